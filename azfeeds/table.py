@@ -1,0 +1,341 @@
+"""The name<->UUID table of organizations, projects, feeds and views, and the map-file format.
+
+The map file is public: users commit and share it. It is JSON::
+
+    {"schema_version": 1,
+     "organizations": [
+       {"name": "orgA", "url": "https://pkgs.dev.azure.com/orgA",
+        "feeds": [
+          {"id": "<uuid>", "name": "feedx", "project": {"id": "<uuid>", "name": "ProjectX"},
+           "views": [{"id": "<uuid>", "name": "Release"}]},
+          {"id": "<uuid>", "name": "shared", "project": null, "views": []}]}]}
+
+Extra fields are allowed and ignored. ``views`` may be omitted or null when they were not fetched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import FileError
+from .urls import AzureUrl, OrgKey, UrlError, is_uuid, parse_azure_url
+
+MAP_SCHEMA_VERSION = 1
+MAX_MAP_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Project:
+    """An Azure DevOps project."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class View:
+    """A feed view (``@Local``, ``@Release``...)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A feed; ``project`` is None for an organization-scoped feed.
+
+    ``views`` is None when the views were not fetched.
+    """
+
+    id: str
+    name: str
+    project: Project | None
+    views: tuple[View, ...] | None = None
+
+    @property
+    def scope(self) -> str:
+        """``project`` or ``organization``."""
+        return "project" if self.project is not None else "organization"
+
+    def find_view(self, name_or_id: str) -> View | None:
+        """A view by (case-insensitive) name or by id."""
+        key = name_or_id.casefold()
+        for view in self.views or ():
+            if view.id.casefold() == key or view.name.casefold() == key:
+                return view
+        return None
+
+
+@dataclass(frozen=True)
+class Organization:
+    """One organization (cloud) or collection (server) and its feeds."""
+
+    name: str
+    url: str
+    feeds: tuple[Feed, ...]
+    complete: bool = True  # False when built from readable names: absence proves nothing
+
+    @property
+    def key(self) -> OrgKey:
+        """The identity that URLs of this organization share."""
+        return org_key_for_base(self.url, self.name)
+
+    def feed_by_id(self, feed_id: str) -> Feed | None:
+        """The feed with this UUID."""
+        key = feed_id.casefold()
+        return next((f for f in self.feeds if f.id.casefold() == key), None)
+
+    def feed_by_name(self, name: str) -> Feed | None:
+        """The feed with this (case-insensitive) name; names are unique per organization."""
+        key = name.casefold()
+        return next((f for f in self.feeds if f.name.casefold() == key), None)
+
+    def find_feed(self, name_or_id: str) -> Feed | None:
+        """A feed by UUID or by name."""
+        return self.feed_by_id(name_or_id) if is_uuid(name_or_id) else self.feed_by_name(name_or_id)
+
+    def projects(self) -> list[Project]:
+        """Distinct projects that hold at least one feed."""
+        seen: dict[str, Project] = {}
+        for feed in self.feeds:
+            if feed.project is not None:
+                seen.setdefault(feed.project.id.casefold(), feed.project)
+        return list(seen.values())
+
+
+def org_key_for_base(url: str, name: str) -> OrgKey:
+    """The OrgKey of an organization given its base URL, as the URLs under it compute it."""
+    probe = url.rstrip("/") + "/_packaging/x/pypi/simple/"
+    try:
+        parsed = parse_azure_url(probe, pinned_bases=(url,))
+    except UrlError:
+        parsed = None
+    if parsed is None:
+        return OrgKey("cloud", name.casefold())
+    return parsed.org_key
+
+
+@dataclass
+class FeedTable:
+    """Organizations by key. Built from the feeds API, a map file, or readable comments."""
+
+    organizations: dict[OrgKey, Organization] = field(default_factory=dict)
+
+    def add(self, org: Organization) -> None:
+        """Add or replace an organization."""
+        self.organizations[org.key] = org
+
+    def get(self, key: OrgKey) -> Organization | None:
+        """The organization with this key, if known."""
+        return self.organizations.get(key)
+
+    def for_url(self, url: AzureUrl) -> Organization | None:
+        """The organization an URL belongs to."""
+        return self.organizations.get(url.org_key)
+
+    def pinned_bases(self) -> tuple[str, ...]:
+        """Server collection URLs that pin how server URLs are split."""
+        return tuple(o.url for o in self.organizations.values() if o.key.family == "server")
+
+    def merged_with(self, other: FeedTable) -> FeedTable:
+        """A new table: this table's organizations, plus those of ``other`` it lacks."""
+        result = FeedTable(dict(other.organizations))
+        result.organizations.update(self.organizations)
+        return result
+
+    def sorted_orgs(self) -> list[Organization]:
+        """Organizations in a stable order."""
+        return sorted(self.organizations.values(), key=lambda o: (o.name.casefold(), o.url))
+
+
+# -- map file ---------------------------------------------------------------------------------
+
+
+def table_to_document(table: FeedTable) -> dict[str, Any]:
+    """The map-file document for a table (stable order)."""
+    orgs: list[dict[str, Any]] = []
+    for org in table.sorted_orgs():
+        feeds: list[dict[str, Any]] = []
+        for feed in sorted(org.feeds, key=lambda f: f.name.casefold()):
+            entry: dict[str, Any] = {
+                "id": feed.id,
+                "name": feed.name,
+                "project": (
+                    {"id": feed.project.id, "name": feed.project.name} if feed.project else None
+                ),
+            }
+            if feed.views is not None:
+                entry["views"] = [
+                    {"id": v.id, "name": v.name}
+                    for v in sorted(feed.views, key=lambda v: v.name.casefold())
+                ]
+            feeds.append(entry)
+        orgs.append({"name": org.name, "url": org.url, "feeds": feeds})
+    return {"schema_version": MAP_SCHEMA_VERSION, "organizations": orgs}
+
+
+def dump_map(table: FeedTable) -> str:
+    """The map file's text."""
+    return json.dumps(table_to_document(table), indent=2, ensure_ascii=False) + "\n"
+
+
+class _Validator:
+    """Walks a decoded map document, naming the field of every problem."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> FileError:
+        return FileError(
+            f"invalid map file: {where}: {problem}",
+            path=self.source,
+            hint="regenerate it with 'azfeeds map --output FILE'",
+        )
+
+    def obj(self, value: object, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected an object, got {_type_name(value)}")
+        return value
+
+    def text(self, value: object, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(where, f"expected a non-empty string, got {_type_name(value)}")
+        return value
+
+    def uuid(self, value: object, where: str) -> str:
+        text = self.text(value, where)
+        if not is_uuid(text):
+            raise self.fail(where, "expected a UUID such as 1f682db7-3995-4f32-afeb-fa23a36322da")
+        return text.lower()
+
+    def array(self, value: object, where: str) -> Sequence[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, f"expected an array, got {_type_name(value)}")
+        return value
+
+
+def _type_name(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+def table_from_document(doc: object, source: str = "<map>") -> FeedTable:
+    """Validate a decoded map document and build the table. Errors name the field."""
+    v = _Validator(source)
+    root = v.obj(doc, "document")
+    version = root.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise v.fail("schema_version", f"expected an integer, got {_type_name(version)}")
+    if version > MAP_SCHEMA_VERSION or version < 1:
+        raise FileError(
+            f"map file schema_version {version} is not supported "
+            f"(this azfeeds reads version {MAP_SCHEMA_VERSION})",
+            path=source,
+            hint="upgrade azfeeds, or regenerate the file with 'azfeeds map --output FILE'",
+        )
+    table = FeedTable()
+    for i, raw_org in enumerate(v.array(root.get("organizations"), "organizations")):
+        where = f"organizations[{i}]"
+        org_obj = v.obj(raw_org, where)
+        name = v.text(org_obj.get("name"), f"{where}.name")
+        url = v.text(org_obj.get("url"), f"{where}.url")
+        if not url.lower().startswith(("https://", "http://")):
+            raise v.fail(f"{where}.url", "expected an http(s) URL")
+        feeds: list[Feed] = []
+        seen: set[str] = set()
+        for j, raw_feed in enumerate(v.array(org_obj.get("feeds"), f"{where}.feeds")):
+            fw = f"{where}.feeds[{j}]"
+            feed_obj = v.obj(raw_feed, fw)
+            feeds.append(_feed_from(v, feed_obj, fw))
+            key = feeds[-1].name.casefold()
+            if key in seen:
+                raise v.fail(f"{fw}.name", f"duplicate feed name '{feeds[-1].name}'")
+            seen.add(key)
+        org = Organization(name=name, url=url.rstrip("/"), feeds=tuple(feeds))
+        if org.key in table.organizations:
+            raise v.fail(f"{where}.url", f"organization '{name}' appears twice")
+        table.add(org)
+    return table
+
+
+def _feed_from(v: _Validator, obj: Mapping[str, Any], where: str) -> Feed:
+    feed_id = v.uuid(obj.get("id"), f"{where}.id")
+    name = v.text(obj.get("name"), f"{where}.name")
+    project: Project | None = None
+    raw_project = obj.get("project")
+    if raw_project is not None:
+        pobj = v.obj(raw_project, f"{where}.project")
+        project = Project(
+            id=v.uuid(pobj.get("id"), f"{where}.project.id"),
+            name=v.text(pobj.get("name"), f"{where}.project.name"),
+        )
+    views: tuple[View, ...] | None = None
+    raw_views = obj.get("views")
+    if raw_views is not None:
+        items = []
+        for k, raw_view in enumerate(v.array(raw_views, f"{where}.views")):
+            vw = f"{where}.views[{k}]"
+            vobj = v.obj(raw_view, vw)
+            items.append(
+                View(
+                    id=v.uuid(vobj.get("id"), f"{vw}.id"),
+                    name=v.text(vobj.get("name"), f"{vw}.name"),
+                )
+            )
+        views = tuple(items)
+    return Feed(id=feed_id, name=name, project=project, views=views)
+
+
+def load_map(path: Path) -> FeedTable:
+    """Read and validate a map file (exit 6 on any problem)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_MAP_BYTES:
+            raise FileError(
+                f"map file is {size} bytes; the limit is {MAX_MAP_BYTES}",
+                path=path,
+                hint="a map file lists feeds only; check that this is the right file",
+            )
+        data = path.read_bytes()
+    except FileError:
+        raise
+    except IsADirectoryError:
+        raise FileError("is a directory, not a map file", path=path) from None
+    except FileNotFoundError:
+        raise FileError(
+            "no such map file", path=path, hint="create one with 'azfeeds map --output FILE'"
+        ) from None
+    except OSError as exc:
+        raise FileError(f"cannot read map file: {exc.strerror}", path=path) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileError(f"map file is not UTF-8 (byte {exc.start})", path=path) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileError(
+            f"map file is not valid JSON: {exc.msg} (column {exc.colno})",
+            path=path,
+            line=exc.lineno,
+            hint="regenerate it with 'azfeeds map --output FILE'",
+        ) from None
+    except RecursionError:
+        raise FileError("map file is nested too deeply", path=path) from None
+    return table_from_document(doc, str(path))
+
+
+def table_from_orgs(orgs: Iterable[Organization]) -> FeedTable:
+    """A table holding these organizations."""
+    table = FeedTable()
+    for org in orgs:
+        table.add(org)
+    return table

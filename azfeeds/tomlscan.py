@@ -1,0 +1,414 @@
+"""A fast, position-exact TOML scanner (stdlib only).
+
+It finds string values with their key paths and exact offsets, table headers, and comments,
+so azfeeds can decide what to change without a full TOML parse and can replace string tokens
+in the original text byte for byte. Edits are then checked by tomlkit (``tomledit``).
+
+Key paths are tuples: table and key names as strings, array positions as ints.
+``[[tool.uv.index]]`` entry 2's ``url`` and ``tool.uv.index = [{...}, {...}, {url = ...}]``
+both give ``("tool", "uv", "index", 2, "url")``.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+KeyPath = tuple["str | int", ...]
+Keep = Callable[[KeyPath, str], bool]
+
+
+class TomlSyntaxError(ValueError):
+    """Malformed TOML, with a 1-based line and column."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(f"{message} (line {line}, column {column})")
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True)
+class TomlString:
+    """A string value: its key path, decoded value and the exact span of its token."""
+
+    path: KeyPath
+    value: str
+    start: int  # offset of the opening quote
+    end: int  # offset just after the closing quote
+    quote: str  # '"', "'", '\"\"\"' or "'''"
+    line: int  # 1-based line of the opening quote
+
+    @property
+    def content_start(self) -> int:
+        """Offset of the first character inside the quotes."""
+        return self.start + len(self.quote)
+
+    @property
+    def content_end(self) -> int:
+        """Offset of the closing quote."""
+        return self.end - len(self.quote)
+
+
+@dataclass
+class TableInfo:
+    """A table or array-of-tables entry opened by a header."""
+
+    path: KeyPath
+    is_array: bool
+    header_start: int  # offset of the header line's first character
+    header_end: int  # offset just after the header line (its newline included)
+    header_text: str  # the bracketed header exactly as written, e.g. "[[tool.uv.index]]"
+    header_line: int
+    last_stmt_end: int  # offset just after the line of the last key/value statement
+
+
+@dataclass
+class TomlScan:
+    """What the scanner found in one document."""
+
+    text: str
+    strings: list[TomlString] = field(default_factory=list)
+    tables: list[TableInfo] = field(default_factory=list)
+    comments: dict[int, tuple[int, int]] = field(default_factory=dict)  # line -> span of "#..."
+    _newlines: list[int] | None = None
+
+    def line_of(self, offset: int) -> int:
+        """1-based line number of an offset."""
+        if self._newlines is None:
+            self._newlines = [m.start() for m in _NL_RE.finditer(self.text)]
+        return bisect_right(self._newlines, offset - 1) + 1
+
+    def line_span(self, line: int) -> tuple[int, int]:
+        """(start, end) offsets of a line's content, without its line ending."""
+        if self._newlines is None:
+            self._newlines = [m.start() for m in _NL_RE.finditer(self.text)]
+        start = 0 if line == 1 else self._newlines[line - 2] + 1
+        end = self._newlines[line - 1] if line - 1 < len(self._newlines) else len(self.text)
+        if end > start and self.text[end - 1] == "\r":
+            end -= 1
+        return start, end
+
+
+_NL_RE = re.compile(r"\n")
+_WS_RE = re.compile(r"[ \t]*")
+_WSNL_RE = re.compile(r"[ \t\r\n]*")
+_COMMENT_RE = re.compile(r"#[^\r\n]*")
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_\-]+")
+_BASIC_RE = re.compile(r'"((?:[^"\\\r\n]|\\.)*)"')
+_LITERAL_RE = re.compile(r"'([^'\r\n]*)'")
+_ML_BASIC_RE = re.compile(r'"""((?:[^"\\]|\\[\s\S]|"(?!""))*)"""("{0,2})')
+_ML_LITERAL_RE = re.compile(r"'''((?:[^']|'(?!''))*)'''('{0,2})")
+_SCALAR_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:\d{2})?"
+    r"|[A-Za-z0-9_+\-.:]+"
+)
+_SCALAR_VALID_RE = re.compile(
+    r"(?:true|false"
+    r"|[+-]?(?:inf|nan)"
+    r"|0x[0-9A-Fa-f](?:_?[0-9A-Fa-f])*|0o[0-7](?:_?[0-7])*|0b[01](?:_?[01])*"
+    r"|[+-]?(?:0|[1-9](?:_?\d)*)(?:\.\d(?:_?\d)*)?(?:[eE][+-]?\d(?:_?\d)*)?"
+    r"|\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:\d{2})?)?"
+    r"|\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\Z"
+)
+_ESCAPES = {
+    "b": "\b",
+    "t": "\t",
+    "n": "\n",
+    "f": "\f",
+    "r": "\r",
+    '"': '"',
+    "\\": "\\",
+    "e": "\x1b",
+}
+_ESCAPE_RE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))", re.S)
+_LINE_END_BACKSLASH_RE = re.compile(r"\\[ \t]*\r?\n[ \t\r\n]*")
+
+
+def keep_all(path: KeyPath, value: str) -> bool:
+    """Keep every string."""
+    return True
+
+
+class _Scanner:
+    def __init__(self, text: str, keep: Keep) -> None:
+        self.t = text
+        self.n = len(text)
+        self.keep = keep
+        self.scan = TomlScan(text)
+        self.aot_counts: dict[KeyPath, int] = {}
+        self.root = TableInfo((), False, 0, 0, "", 0, 0)
+        self.current = self.root
+
+    # -- errors -------------------------------------------------------------------------
+
+    def error(self, message: str, offset: int) -> TomlSyntaxError:
+        line = self.scan.line_of(offset)
+        start, _ = self.scan.line_span(line)
+        return TomlSyntaxError(message, line, offset - start + 1)
+
+    # -- whitespace and comments ----------------------------------------------------------
+
+    def skip_ws(self, i: int) -> int:
+        m = _WS_RE.match(self.t, i)
+        return m.end() if m else i
+
+    def comment(self, i: int) -> int:
+        m = _COMMENT_RE.match(self.t, i)
+        assert m is not None
+        self.scan.comments[self.scan.line_of(i)] = (i, m.end())
+        return m.end()
+
+    def skip_blank(self, i: int) -> int:
+        """Whitespace, newlines and comments."""
+        t = self.t
+        while True:
+            m = _WSNL_RE.match(t, i)
+            i = m.end() if m else i
+            if i < self.n and t[i] == "#":
+                i = self.comment(i)
+                continue
+            return i
+
+    def end_of_line(self, i: int) -> int:
+        """After a statement: optional comment, then a newline or the end of the text."""
+        i = self.skip_ws(i)
+        if i < self.n and self.t[i] == "#":
+            i = self.comment(i)
+        if i >= self.n:
+            return i
+        if self.t[i] == "\n":
+            return i + 1
+        if self.t.startswith("\r\n", i):
+            return i + 2
+        raise self.error("expected the end of the line", i)
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def key(self, i: int) -> tuple[list[str], int]:
+        parts: list[str] = []
+        t = self.t
+        while True:
+            i = self.skip_ws(i)
+            if i >= self.n:
+                raise self.error("expected a key", i)
+            c = t[i]
+            if c == '"':
+                m = _BASIC_RE.match(t, i)
+                if m is None:
+                    raise self.error("unterminated quoted key", i)
+                parts.append(self.unescape(m.group(1), i))
+                i = m.end()
+            elif c == "'":
+                m = _LITERAL_RE.match(t, i)
+                if m is None:
+                    raise self.error("unterminated quoted key", i)
+                parts.append(m.group(1))
+                i = m.end()
+            else:
+                m = _BARE_KEY_RE.match(t, i)
+                if m is None:
+                    raise self.error("expected a key", i)
+                parts.append(m.group(0))
+                i = m.end()
+            i = self.skip_ws(i)
+            if i < self.n and t[i] == ".":
+                i += 1
+                continue
+            return parts, i
+
+    # -- values -------------------------------------------------------------------------
+
+    def unescape(self, content: str, offset: int) -> str:
+        if "\\" not in content:
+            return content
+
+        def sub(m: re.Match[str]) -> str:
+            hex_code = m.group(1) or m.group(2) or m.group(3)
+            if hex_code:
+                code = int(hex_code, 16)
+                if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                    raise self.error("invalid unicode escape", offset)
+                return chr(code)
+            char = m.group(4)
+            if char in _ESCAPES:
+                return _ESCAPES[char]
+            raise self.error(f"invalid escape sequence '\\{char}'", offset)
+
+        return _ESCAPE_RE.sub(sub, content)
+
+    def string(self, i: int, path: KeyPath) -> int:
+        t = self.t
+        if t.startswith('"""', i):
+            m = _ML_BASIC_RE.match(t, i)
+            if m is None:
+                raise self.error("unterminated multi-line string", i)
+            quote = '"""'
+            end = m.end()
+            if self.keep(path, ""):
+                raw = m.group(1) + m.group(2)
+                if raw.startswith("\r\n"):
+                    raw = raw[2:]
+                elif raw.startswith("\n"):
+                    raw = raw[1:]
+                raw = _LINE_END_BACKSLASH_RE.sub("", raw)
+                self.add_string(path, self.unescape(raw, i), i, end, quote)
+            return end
+        if t.startswith("'''", i):
+            m = _ML_LITERAL_RE.match(t, i)
+            if m is None:
+                raise self.error("unterminated multi-line string", i)
+            raw = m.group(1) + m.group(2)
+            if raw.startswith("\r\n"):
+                raw = raw[2:]
+            elif raw.startswith("\n"):
+                raw = raw[1:]
+            self.add_string(path, raw, i, m.end(), "'''")
+            return m.end()
+        if t[i] == '"':
+            m = _BASIC_RE.match(t, i)
+            if m is None:
+                raise self.error("unterminated string", i)
+            self.add_string(path, m.group(1), i, m.end(), '"', escaped=True)
+            return m.end()
+        m = _LITERAL_RE.match(t, i)
+        if m is None:
+            raise self.error("unterminated string", i)
+        self.add_string(path, m.group(1), i, m.end(), "'")
+        return m.end()
+
+    def add_string(
+        self, path: KeyPath, value: str, start: int, end: int, quote: str, escaped: bool = False
+    ) -> None:
+        if escaped and "\\" in value:
+            value = self.unescape(value, start)
+        if self.keep(path, value):
+            self.scan.strings.append(
+                TomlString(path, value, start, end, quote, self.scan.line_of(start))
+            )
+
+    def value(self, i: int, path: KeyPath) -> int:
+        if i >= self.n:
+            raise self.error("expected a value", i)
+        c = self.t[i]
+        if c in "\"'":
+            return self.string(i, path)
+        if c == "[":
+            return self.array(i, path)
+        if c == "{":
+            return self.inline_table(i, path)
+        m = _SCALAR_RE.match(self.t, i)
+        if m is None or _SCALAR_VALID_RE.match(m.group(0)) is None:
+            raise self.error("invalid value", i)
+        return m.end()
+
+    def array(self, i: int, path: KeyPath) -> int:
+        i += 1
+        index = 0
+        t = self.t
+        while True:
+            i = self.skip_blank(i)
+            if i >= self.n:
+                raise self.error("unterminated array", i)
+            if t[i] == "]":
+                return i + 1
+            i = self.value(i, (*path, index))
+            index += 1
+            i = self.skip_blank(i)
+            if i >= self.n:
+                raise self.error("unterminated array", i)
+            if t[i] == ",":
+                i += 1
+            elif t[i] != "]":
+                raise self.error("expected ',' or ']' in array", i)
+
+    def inline_table(self, i: int, path: KeyPath) -> int:
+        i += 1
+        t = self.t
+        while True:
+            i = self.skip_blank(i)
+            if i >= self.n:
+                raise self.error("unterminated inline table", i)
+            if t[i] == "}":
+                return i + 1
+            keys, i = self.key(i)
+            if i >= self.n or t[i] != "=":
+                raise self.error("expected '=' after a key", i)
+            i = self.skip_ws(i + 1)
+            i = self.value(i, (*path, *keys))
+            i = self.skip_blank(i)
+            if i >= self.n:
+                raise self.error("unterminated inline table", i)
+            if t[i] == ",":
+                i += 1
+            elif t[i] != "}":
+                raise self.error("expected ',' or '}' in inline table", i)
+
+    # -- statements ---------------------------------------------------------------------
+
+    def resolve(self, logical: list[str]) -> KeyPath:
+        cur: KeyPath = ()
+        for part in logical:
+            cur = (*cur, part)
+            count = self.aot_counts.get(cur)
+            if count is not None:
+                cur = (*cur, count - 1)
+        return cur
+
+    def header(self, start: int) -> int:
+        t = self.t
+        is_array = t.startswith("[[", start)
+        i = start + (2 if is_array else 1)
+        keys, i = self.key(i)
+        close = "]]" if is_array else "]"
+        if not t.startswith(close, i):
+            raise self.error(f"expected '{close}' to close the table header", i)
+        i += len(close)
+        header_text = t[start:i]
+        if is_array:
+            parent = self.resolve(keys[:-1])
+            arr: KeyPath = (*parent, keys[-1])
+            index = self.aot_counts.get(arr, 0)
+            self.aot_counts[arr] = index + 1
+            path: KeyPath = (*arr, index)
+        else:
+            path = self.resolve(keys)
+        line = self.scan.line_of(start)
+        end = self.end_of_line(i)
+        line_start, _ = self.scan.line_span(line)
+        info = TableInfo(path, is_array, line_start, end, header_text, line, end)
+        self.scan.tables.append(info)
+        self.current = info
+        return end
+
+    def run(self) -> TomlScan:
+        t = self.t
+        i = 1 if t.startswith("\ufeff") else 0
+        while True:
+            i = self.skip_blank(i)
+            if i >= self.n:
+                return self.scan
+            if t[i] == "[":
+                i = self.header(i)
+                continue
+            keys, i = self.key(i)
+            if i >= self.n or t[i] != "=":
+                raise self.error("expected '=' after a key", i)
+            i = self.skip_ws(i + 1)
+            i = self.value(i, (*self.current.path, *keys))
+            i = self.end_of_line(i)
+            self.current.last_stmt_end = i
+
+
+def scan_toml(text: str, keep: Keep = keep_all) -> TomlScan:
+    """Scan a TOML document. ``keep(path, value)`` selects which strings are recorded
+    (it is first called with an empty value for multi-line strings, to skip decoding them).
+
+    Raises TomlSyntaxError on malformed input.
+    """
+    try:
+        return _Scanner(text, keep).run()
+    except RecursionError:
+        raise TomlSyntaxError("the document is nested too deeply", 1, 1) from None

@@ -1,0 +1,433 @@
+"""Parse and format Azure Artifacts PyPI URLs (DESIGN.md section 3). Pure functions, no I/O.
+
+An Azure Artifacts URL is any http(s) URL whose path has the ``/_packaging/<feed>/pypi/`` shape.
+Only its project, feed and view segments are ever changed; every other byte is kept as written,
+so ``str(parse_azure_url(s)) == s`` for every URL this module accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from enum import Enum
+from urllib.parse import quote, unquote
+
+UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+)
+
+CLOUD_HOST = "pkgs.dev.azure.com"
+LEGACY_SUFFIX = ".pkgs.visualstudio.com"
+
+_URL_RE = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://"
+    r"(?:(?P<userinfo>[^@/?#\s]*)@)?"
+    r"(?P<hostport>[^/?#@\s]*)"
+    r"(?P<path>/[^?#\s]*)?"
+    r"(?P<rest>[?#]\S*)?\Z"
+)
+_PACKAGING_RE = re.compile(
+    r"(?P<pre>.*?)/(?P<packaging>_packaging)/(?P<feedseg>[^/]*)/(?P<pypi>pypi)(?P<after>/.*)?\Z",
+    re.IGNORECASE,
+)
+_SHAPE_RE = re.compile(r"/_packaging/[^/?#\s]+/pypi(?:/|\Z|[?#])", re.IGNORECASE)
+_VIEW_SEP_RE = re.compile(r"@|%40", re.IGNORECASE)
+_PLACEHOLDER_RE = re.compile(
+    r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})?(?::(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})?)?\Z"
+)
+_COLLECTION_LIKE_RE = re.compile(r"(?:defaultcollection|a[0-9a-f]{32})\Z", re.IGNORECASE)
+# userinfo inside any URL in free text; used to scrub every line azfeeds prints.
+_TEXT_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@")
+
+
+class HostKind(str, Enum):
+    """Which family of host an Azure Artifacts URL lives on."""
+
+    CLOUD = "cloud"
+    LEGACY = "legacy"
+    SERVER = "server"
+
+
+class UrlError(ValueError):
+    """An URL has the Azure Artifacts shape but cannot be understood. The text says why."""
+
+
+def is_uuid(segment: str) -> bool:
+    """True when a path segment is a canonical 8-4-4-4-12 UUID."""
+    return UUID_RE.match(segment) is not None
+
+
+def looks_like_azure(text: str) -> bool:
+    """Cheap test: does ``text`` contain an URL path of the ``/_packaging/<feed>/pypi`` shape?"""
+    return _SHAPE_RE.search(text) is not None
+
+
+def is_placeholder_userinfo(userinfo: str) -> bool:
+    """``${USER}:${PASS}`` style userinfo (PDM expands it); not a secret."""
+    return bool(userinfo) and _PLACEHOLDER_RE.match(userinfo) is not None
+
+
+def redact_userinfo(userinfo: str | None) -> str | None:
+    """The userinfo as it may be shown: placeholders kept, anything else replaced by ``***``."""
+    if userinfo is None:
+        return None
+    if is_placeholder_userinfo(userinfo):
+        return userinfo
+    return "***"
+
+
+def redact_text(text: str) -> str:
+    """Replace the userinfo of every URL in ``text`` with ``***`` (placeholders are kept)."""
+
+    def _sub(match: re.Match[str]) -> str:
+        shown = redact_userinfo(match.group(2))
+        return f"{match.group(1)}{shown}@"
+
+    return _TEXT_USERINFO_RE.sub(_sub, text)
+
+
+def encode_name(name: str) -> str:
+    """Percent-encode a project, feed or view name for an URL path segment."""
+    return quote(name, safe="!$'()*,;=-._~")
+
+
+def decode_segment(segment: str) -> str:
+    """Percent-decode a path segment (``My%20Project`` -> ``My Project``)."""
+    return unquote(segment)
+
+
+@dataclass(frozen=True)
+class OrgKey:
+    """Identity of an organization (cloud) or collection (server), used to group URLs.
+
+    The cloud host and the legacy ``<org>.pkgs.visualstudio.com`` host share one key per org name.
+    """
+
+    family: str  # "cloud" or "server"
+    name: str  # casefolded org name (cloud) or "host/base" (server), casefolded
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class AzureUrl:
+    """One Azure Artifacts PyPI URL, split into the parts that azfeeds may change and the rest."""
+
+    scheme: str
+    userinfo: str | None
+    hostport: str
+    host_kind: HostKind
+    base: str  # path before the project segment, as written: "/orgA", "", "/tfs/Coll"
+    org: str  # decoded organization (cloud) or collection (server) name
+    project: str | None  # raw segment, as written
+    feed: str  # raw segment, as written
+    view: str | None  # raw segment, as written
+    view_sep: str  # "@" or "%40" as written; "" when there is no view
+    packaging: str  # "_packaging" as written
+    pypi: str  # "pypi" as written
+    endpoint: str  # "simple" or "upload" as written
+    rest: str  # everything after the endpoint: "/", "", query, fragment
+
+    def __str__(self) -> str:
+        auth = f"{self.userinfo}@" if self.userinfo is not None else ""
+        project = f"/{self.project}" if self.project is not None else ""
+        view = f"{self.view_sep}{self.view}" if self.view is not None else ""
+        return (
+            f"{self.scheme}://{auth}{self.hostport}{self.base}{project}/{self.packaging}/"
+            f"{self.feed}{view}/{self.pypi}/{self.endpoint}{self.rest}"
+        )
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """Host name without port, lower case."""
+        host = self.hostport.lower()
+        if host.startswith("["):
+            return host.split("]", 1)[0] + "]"
+        return host.rsplit(":", 1)[0] if ":" in host else host
+
+    @property
+    def org_key(self) -> OrgKey:
+        """The organization this URL belongs to."""
+        if self.host_kind is HostKind.SERVER:
+            return OrgKey("server", f"{self.hostport}{decode_segment(self.base)}".casefold())
+        return OrgKey("cloud", self.org.casefold())
+
+    @property
+    def org_base_url(self) -> str:
+        """The organization's base as package URLs write it (the map file's ``url``)."""
+        if self.host_kind is HostKind.CLOUD:
+            return f"https://{CLOUD_HOST}/{self.org}"
+        return f"{self.scheme}://{self.hostport}{self.base}"
+
+    @property
+    def is_cloud(self) -> bool:
+        """Azure DevOps Services (the cloud host or the legacy host)."""
+        return self.host_kind is not HostKind.SERVER
+
+    # -- forms ----------------------------------------------------------------------------
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The raw project, feed and view segments that are present."""
+        parts = [self.feed]
+        if self.project is not None:
+            parts.insert(0, self.project)
+        if self.view is not None:
+            parts.append(self.view)
+        return tuple(parts)
+
+    @property
+    def is_uuid_form(self) -> bool:
+        """Every project, feed and view segment is a UUID."""
+        return all(is_uuid(s) for s in self.segments)
+
+    @property
+    def project_name(self) -> str | None:
+        """Decoded project segment."""
+        return decode_segment(self.project) if self.project is not None else None
+
+    @property
+    def feed_name(self) -> str:
+        """Decoded feed segment."""
+        return decode_segment(self.feed)
+
+    @property
+    def view_name(self) -> str | None:
+        """Decoded view segment."""
+        return decode_segment(self.view) if self.view is not None else None
+
+    @property
+    def readable(self) -> str:
+        """``Project/feed[@view]`` exactly as the segments are written (the readable name)."""
+        return format_readable(self.project, self.feed, self.view, self.view_sep or "@")
+
+    @property
+    def has_secret(self) -> bool:
+        """The URL carries credentials (not mere ``${VAR}`` placeholders)."""
+        return bool(self.userinfo) and not is_placeholder_userinfo(self.userinfo or "")
+
+    @property
+    def redacted(self) -> str:
+        """The URL as it may be printed."""
+        return str(replace(self, userinfo=redact_userinfo(self.userinfo)))
+
+    def with_segments(self, project: str | None, feed: str, view: str | None) -> AzureUrl:
+        """The same URL with other raw project, feed and view segments (everything else kept)."""
+        if (project is None) != (self.project is None):
+            raise ValueError("cannot add or remove the project segment")
+        if (view is None) != (self.view is None):
+            raise ValueError("cannot add or remove the view segment")
+        return replace(self, project=project, feed=feed, view=view)
+
+    def without_userinfo(self) -> AzureUrl:
+        """The same URL without ``user:secret@``."""
+        return replace(self, userinfo=None)
+
+
+def format_readable(project: str | None, feed: str, view: str | None, view_sep: str = "@") -> str:
+    """``Project/feed[@view]`` from raw segments."""
+    text = feed if project is None else f"{project}/{feed}"
+    if view is not None:
+        text += f"{view_sep}{view}"
+    return text
+
+
+@dataclass(frozen=True)
+class Readable:
+    """A parsed readable name: raw project, feed and view segments."""
+
+    project: str | None
+    feed: str
+    view: str | None
+    view_sep: str
+
+    def __str__(self) -> str:
+        return format_readable(self.project, self.feed, self.view, self.view_sep)
+
+
+def parse_readable(text: str) -> Readable | None:
+    """Parse ``Project/feed[@view]`` (or ``feed[@view]``); None when it is not of that shape."""
+    text = text.strip()
+    if not text or text == "?" or any(c.isspace() for c in text):
+        return None
+    project: str | None = None
+    rest = text
+    if "/" in text:
+        project, rest = text.split("/", 1)
+        if not project or "/" in rest:
+            return None
+    view: str | None = None
+    sep = ""
+    match = _VIEW_SEP_RE.search(rest)
+    if match:
+        sep = match.group(0)
+        view = rest[match.end() :]
+        rest = rest[: match.start()]
+        if not view:
+            return None
+    if not rest:
+        return None
+    return Readable(project, rest, view, sep)
+
+
+def _split_path(pre: str) -> list[str]:
+    if pre == "":
+        return []
+    if not pre.startswith("/"):
+        raise UrlError("the path must start with '/'")
+    segs = pre[1:].split("/")
+    if any(s == "" for s in segs):
+        raise UrlError("the path has an empty segment ('//')")
+    return segs
+
+
+def parse_azure_url(raw: str, pinned_bases: tuple[str, ...] = ()) -> AzureUrl | None:
+    """Parse ``raw`` as an Azure Artifacts PyPI index URL.
+
+    Returns None when ``raw`` is not an Azure Artifacts URL at all (it is then never touched).
+    Raises UrlError when it has the Azure shape but cannot be understood, with the reason.
+    ``pinned_bases`` are collection URLs (``https://server/tfs/Coll``) that override the
+    segment rules of DESIGN.md section 3 for servers.
+    """
+    if not looks_like_azure(raw):
+        return None
+    m = _URL_RE.match(raw)
+    if m is None:
+        return None
+    scheme = m.group("scheme")
+    if scheme.lower() not in ("http", "https"):
+        return None
+    path = m.group("path") or ""
+    rest_q = m.group("rest") or ""
+    pm = _PACKAGING_RE.match(path)
+    if pm is None:
+        return None
+    hostport = m.group("hostport")
+    if not hostport:
+        raise UrlError("the URL has no host")
+    after = pm.group("after") or ""
+    if after.startswith("/"):
+        endpoint, _, tail = after[1:].partition("/")
+        tail = ("/" + tail) if _ else ""
+    else:
+        endpoint, tail = "", ""
+    if endpoint.lower() not in ("simple", "upload"):
+        shown = endpoint or "(nothing)"
+        raise UrlError(f"'pypi/{shown}' is not an index URL (expected pypi/simple or pypi/upload)")
+    feedseg = pm.group("feedseg")
+    vm = _VIEW_SEP_RE.search(feedseg)
+    view: str | None = None
+    view_sep = ""
+    feed = feedseg
+    if vm:
+        feed, view, view_sep = feedseg[: vm.start()], feedseg[vm.end() :], vm.group(0)
+        if not view:
+            raise UrlError("the view after '@' is empty")
+    if not feed:
+        raise UrlError("the feed segment is empty")
+
+    host = hostport.lower().rsplit("@", 1)[-1]
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+    segs = _split_path(pm.group("pre"))
+    base: str
+    project: str | None
+    org: str
+
+    pinned = _match_pinned(scheme, hostport, pm.group("pre"), pinned_bases)
+    if pinned is not None:
+        host_kind = HostKind.SERVER if hostname != CLOUD_HOST else HostKind.CLOUD
+        base, remaining = pinned
+        if len(remaining) > 1:
+            raise UrlError(f"expected at most a project between '{base}' and '/_packaging'")
+        project = remaining[0] if remaining else None
+        org = decode_segment(base.rsplit("/", 1)[-1]) if base else hostname.split(".", 1)[0]
+    elif hostname == CLOUD_HOST:
+        host_kind = HostKind.CLOUD
+        if not segs:
+            raise UrlError("the organization is missing (expected /<org>/[<project>/]_packaging)")
+        if len(segs) > 2:
+            raise UrlError("too many path segments (expected /<org>/[<project>/]_packaging)")
+        base = "/" + segs[0]
+        org = decode_segment(segs[0])
+        project = segs[1] if len(segs) == 2 else None
+    elif hostname.endswith(LEGACY_SUFFIX) and hostname != LEGACY_SUFFIX[1:]:
+        host_kind = HostKind.LEGACY
+        org = hostname[: -len(LEGACY_SUFFIX)]
+        if "." in org:
+            raise UrlError("unexpected legacy host name")
+        if not segs:
+            base, project = "", None
+        elif len(segs) == 1:
+            if _COLLECTION_LIKE_RE.match(segs[0]):
+                base, project = "/" + segs[0], None
+            else:
+                base, project = "", segs[0]
+        elif len(segs) == 2 and _COLLECTION_LIKE_RE.match(segs[0]):
+            base, project = "/" + segs[0], segs[1]
+        else:
+            raise UrlError("too many path segments for a *.pkgs.visualstudio.com URL")
+    else:
+        host_kind = HostKind.SERVER
+        if not segs:
+            raise UrlError(
+                "the collection is missing (expected /<collection>/[<project>/]_packaging)"
+            )
+        if len(segs) == 1:
+            coll_idx, project = 0, None
+        elif len(segs) == 2:
+            if segs[0].lower() == "tfs":
+                coll_idx, project = 1, None
+            else:
+                coll_idx, project = 0, segs[1]
+        else:
+            coll_idx, project = len(segs) - 2, segs[-1]
+        base = "/" + "/".join(segs[: coll_idx + 1])
+        org = decode_segment(segs[coll_idx])
+    if project is not None and project == "":
+        raise UrlError("the project segment is empty")
+    url = AzureUrl(
+        scheme=scheme,
+        userinfo=m.group("userinfo"),
+        hostport=hostport,
+        host_kind=host_kind,
+        base=base,
+        org=org,
+        project=project,
+        feed=feed,
+        view=view,
+        view_sep=view_sep,
+        packaging=pm.group("packaging"),
+        pypi=pm.group("pypi"),
+        endpoint=endpoint,
+        rest=tail + rest_q,
+    )
+    if (
+        str(url) != raw
+    ):  # pragma: no cover - a guard: the model must round-trip every URL it accepts
+        raise UrlError("the URL could not be split without changing it")
+    return url
+
+
+def _match_pinned(
+    scheme: str, hostport: str, pre: str, pinned_bases: tuple[str, ...]
+) -> tuple[str, list[str]] | None:
+    """Match a URL against pinned collection URLs; returns (base as written, remaining segs)."""
+    for pinned in pinned_bases:
+        pm = _URL_RE.match(pinned.rstrip("/"))
+        if pm is None:
+            continue
+        if (pm.group("hostport") or "").lower() != hostport.lower():
+            continue
+        pbase = (pm.group("path") or "").rstrip("/")
+        if not pbase:
+            continue
+        if pre.casefold() == pbase.casefold():
+            return pre, []
+        if pre.casefold().startswith(pbase.casefold() + "/"):
+            written = pre[: len(pbase)]
+            remaining = _split_path(pre[len(pbase) :])
+            return written, remaining
+    return None
