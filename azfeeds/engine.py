@@ -1,0 +1,312 @@
+"""Run a rewrite end to end: find files, build the table, plan, check, write.
+
+This module has no third-party imports. The feeds API is reached through a ``TableProvider``
+callable, so the live client (requests) is imported only when a run needs the network, and
+tests can hand in an in-memory fake.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import FileError
+from .fsio import Snapshot, Transaction, has_nul, read_snapshot
+from .plan import FilePlan, Mode, Options, Plan, Planner, table_from_annotations
+from .sources import FileKind, SourceFile, load_source, may_hold_azure
+from .table import FeedTable, load_map
+from .tomlscan import TomlSyntaxError, scan_toml
+from .urls import AzureUrl, OrgKey, decode_segment, is_uuid, redact_text
+from .walk import Candidate, discover
+
+
+@dataclass(frozen=True)
+class OrgRequest:
+    """An organization whose feeds a run needs, with the feeds whose views it needs."""
+
+    key: OrgKey
+    name: str
+    url: AzureUrl  # one URL of this organization (host, base, scheme)
+    views: frozenset[str] = frozenset()  # casefolded feed names or ids whose views are needed
+    index_names: tuple[str, ...] = ()  # uv index names of this organization (UV_INDEX_* reuse)
+    feeds: frozenset[str] = frozenset()  # feed names written in name form
+
+
+TableProvider = Callable[[Sequence[OrgRequest]], FeedTable]
+
+
+@dataclass
+class Workspace:
+    """The scanned files of a run."""
+
+    sources: list[SourceFile] = field(default_factory=list)
+    context: list[SourceFile] = field(default_factory=list)  # read for uv.lock consistency only
+    warnings: list[str] = field(default_factory=list)
+    scanned: int = 0
+
+
+def _load(candidate: Candidate, pinned: tuple[str, ...]) -> tuple[Snapshot, SourceFile | None]:
+    snapshot = read_snapshot(candidate.path)
+    if not may_hold_azure(snapshot.data):
+        return snapshot, None
+    if has_nul(snapshot.data):
+        raise FileError(
+            "contains NUL bytes; azfeeds does not edit binary files", path=candidate.path
+        )
+    return snapshot, load_source(snapshot, candidate.kind, pinned)
+
+
+def load_workspace(
+    paths: Sequence[Path], *, recursive: bool, lock: bool, pinned: tuple[str, ...] = ()
+) -> Workspace:
+    """Find and scan files. Files that cannot mention Azure cost one read and no parse."""
+    found = discover(paths, recursive=recursive, lock=lock)
+    ws = Workspace(warnings=list(found.warnings))
+    seen_dirs: set[Path] = set()
+    for candidate in found.files:
+        _, source = _load(candidate, pinned)
+        ws.scanned += 1
+        if source is not None:
+            ws.sources.append(source)
+        if candidate.kind is FileKind.UV_LOCK:
+            seen_dirs.add(candidate.path.parent)
+    in_run = {c.path for c in found.files}
+    for directory in seen_dirs:
+        for name in ("pyproject.toml", "uv.toml"):
+            sibling = directory / name
+            if sibling in in_run or not sibling.is_file():
+                continue
+            _, source = _load(Candidate(sibling, FileKind(name)), pinned)
+            if source is not None:
+                ws.context.append(source)
+    return ws
+
+
+def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
+    """The organizations (and views) that the Azure URLs of these files need."""
+    found: dict[OrgKey, tuple[str, AzureUrl, set[str], list[str], set[str]]] = {}
+    for source in sources:
+        for site in source.sites:
+            url = site.azure
+            if url is None:
+                continue
+            _, _, views, indexes, feeds = found.setdefault(
+                url.org_key, (url.org, url, set(), [], set())
+            )
+            if url.view is not None:
+                views.add(url.feed_name.casefold())
+                ann = source.annotations.get(site.line)
+                if ann is not None:
+                    views.update(decode_segment(e.feed).casefold() for e in ann.entries if e)
+            if site.index_name and site.index_name not in indexes:
+                indexes.append(site.index_name)
+            if not is_uuid(url.feed):
+                feeds.add(url.feed_name)
+    return [
+        OrgRequest(key, name, first, frozenset(views), tuple(indexes), frozenset(feeds))
+        for key, (name, first, views, indexes, feeds) in found.items()
+    ]
+
+
+def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
+    """One request per organization (views, index names and feeds united)."""
+    merged: dict[OrgKey, OrgRequest] = {}
+    for request in requests:
+        seen = merged.get(request.key)
+        if seen is None:
+            merged[request.key] = request
+            continue
+        merged[request.key] = OrgRequest(
+            seen.key,
+            seen.name,
+            seen.url,
+            seen.views | request.views,
+            tuple(dict.fromkeys((*seen.index_names, *request.index_names))),
+            seen.feeds | request.feeds,
+        )
+    return list(merged.values())
+
+
+@dataclass(frozen=True)
+class RewriteOptions:
+    """The options of ``azfeeds rewrite``."""
+
+    mode: Mode = Mode.UUID
+    check: bool = False
+    diff: bool = False
+    recursive: bool = False
+    lock: bool = True
+    strip_credentials: bool = False
+    offline: bool = False
+    map_file: Path | None = None
+    pinned: tuple[str, ...] = ()
+
+
+@dataclass
+class RewriteResult:
+    """What a rewrite did or would do."""
+
+    plan: Plan
+    written: list[Path]
+    diff: str
+    scanned: int
+    warnings: list[str]
+
+    @property
+    def changed(self) -> bool:
+        """True when files changed (or would change)."""
+        return self.plan.would_change
+
+
+def build_table(
+    ws: Workspace,
+    options: RewriteOptions,
+    provider: TableProvider | None,
+    map_table: FeedTable | None,
+) -> FeedTable:
+    """The table a run resolves against."""
+    everything = [*ws.sources, *ws.context]
+    if map_table is not None or options.offline:
+        base = map_table or FeedTable()
+        return base.merged_with(table_from_annotations(everything))
+    requests = org_requests(everything)
+    if not requests:
+        return FeedTable()
+    if provider is None:  # pragma: no cover - the CLI always passes one
+        raise FileError("no feed table: give --map FILE")
+    return provider(requests)
+
+
+def rewrite(
+    paths: Sequence[Path], options: RewriteOptions, provider: TableProvider | None = None
+) -> RewriteResult:
+    """Plan, verify and (unless --check or --diff) write a rewrite."""
+    map_table = load_map(options.map_file) if options.map_file is not None else None
+    pinned = options.pinned + (map_table.pinned_bases() if map_table else ())
+    ws = load_workspace(paths, recursive=options.recursive, lock=options.lock, pinned=pinned)
+    table = build_table(ws, options, provider, map_table)
+    planner = Planner(
+        table,
+        Options(
+            mode=options.mode,
+            strip_credentials=options.strip_credentials,
+            lock=options.lock,
+            offline=options.offline or map_table is not None,
+            check=options.check and options.offline and map_table is None,
+        ),
+    )
+    plan = planner.run(ws.sources, ws.context)
+    writing = not options.check and not options.diff
+    new_texts: dict[int, str] = {}
+    for fp in plan.changed_files:
+        new_texts[id(fp)] = fp.new_text()
+        if writing or options.diff:
+            verify(fp, new_texts[id(fp)], pinned)
+    diff = render_diff(plan.changed_files, new_texts) if options.diff else ""
+    written: list[Path] = []
+    if writing and plan.changed_files:
+        transaction = Transaction()
+        for fp in plan.changed_files:
+            transaction.add(fp.source.snapshot, new_texts[id(fp)])
+        transaction.commit()
+        written = [fp.source.path for fp in plan.changed_files]
+    return RewriteResult(plan, written, diff, ws.scanned, ws.warnings)
+
+
+# -- verification -------------------------------------------------------------------------------
+
+
+def verify(fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
+    """Check a file's new text before it is written (exit 6 on any surprise)."""
+    source = fp.source
+    if source.kind.is_uv_config:
+        from .tomledit import verify_edit
+
+        verify_edit(source.path, source.text, new, fp.value_edits, fp.twins, fp.removed_twins)
+        return
+    if source.kind is FileKind.UV_LOCK:
+        _verify_lock(fp, new)
+        return
+    _verify_rescan(fp, new, pinned)
+    if source.kind is FileKind.PIP_CONF:
+        _verify_ini(fp, new)
+
+
+def _verify_lock(fp: FilePlan, new: str) -> None:
+    def keep(path: tuple[str | int, ...], value: str) -> bool:
+        return "_packaging" in value.lower()
+
+    try:
+        before = scan_toml(fp.source.text, keep).strings
+        after = scan_toml(new, keep).strings
+    except TomlSyntaxError as exc:
+        raise _bug(fp, f"the rewritten lock does not scan ({exc.message})") from None
+    edits = {v.path: v.value for v in fp.value_edits}
+    expected = [(s.path, edits.get(s.path, s.value)) for s in before]
+    if expected != [(s.path, s.value) for s in after]:
+        raise _bug(fp, "the rewritten lock differs in more than the planned strings")
+
+
+def _verify_rescan(fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
+    source = fp.source
+    snapshot = Snapshot(source.path, source.snapshot.real, new.encode("utf-8"), 0, 0, 0)
+    rescanned = load_source(snapshot, source.kind, pinned)
+    expected = [(s.key, fp.url_changes.get(s.url, s.url)) for s in source.sites]
+    if expected != [(s.key, s.url) for s in rescanned.sites]:
+        raise _bug(fp, "the rewritten file does not read back as planned")
+
+
+def _ini_values(text: str) -> dict[str, dict[str, str]]:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.read_string(text.lstrip("\ufeff"))
+    return {s: dict(parser.items(s)) for s in parser.sections()}
+
+
+def _verify_ini(fp: FilePlan, new: str) -> None:
+    try:
+        before = _ini_values(fp.source.text)
+    except configparser.Error as exc:
+        raise FileError(
+            f"is not a valid pip configuration file: {str(exc).splitlines()[0]}",
+            path=fp.source.path,
+        ) from None
+    for values in before.values():
+        for key, value in values.items():
+            for old, new_url in fp.url_changes.items():
+                value = value.replace(old, new_url)
+            values[key] = value
+    try:
+        after = _ini_values(new)
+    except configparser.Error:
+        raise _bug(fp, "the rewritten file is not valid for pip") from None
+    if before != after:
+        raise _bug(fp, "the rewritten file gives pip other values than planned")
+
+
+def _bug(fp: FilePlan, message: str) -> FileError:
+    return FileError(
+        f"{message}; nothing was written",
+        path=fp.source.path,
+        hint="this is a bug in azfeeds: please report it with the file's layout",
+    )
+
+
+# -- diff ---------------------------------------------------------------------------------------
+
+
+def render_diff(files: Sequence[FilePlan], new_texts: dict[int, str]) -> str:
+    """A unified diff of every changed file, with credentials in URLs redacted."""
+    chunks: list[str] = []
+    for fp in files:
+        name = fp.source.path.as_posix()
+        old_lines = fp.source.text.splitlines(keepends=True)
+        new_lines = new_texts[id(fp)].splitlines(keepends=True)
+        for line in difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}"):
+            text = line.rstrip("\r\n")
+            chunks.append(redact_text(text) + "\n")
+            if not line.endswith("\n"):
+                chunks.append("\\ No newline at end of file\n")
+    return "".join(chunks)

@@ -1,0 +1,272 @@
+"""Reading files exactly and writing them atomically, all or nothing.
+
+A run reads every file once into a Snapshot. Writing goes through a Transaction:
+
+1. every new content is written to a temporary file in the target's own directory (same
+   file system), with the original's permission bits, and flushed to disk;
+2. every target is checked again: if its bytes changed since azfeeds read them, nothing is
+   replaced (exit 6) and the other edit survives;
+3. the temporary files replace the targets (``os.replace``, atomic on POSIX and Windows);
+   if one replace fails, the targets already replaced get their original bytes back.
+
+SIGINT during step 3 is held until the step ends, so files are never left half-replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from .errors import FileError
+
+TEMP_MARKER = ".azfeeds-"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A file's bytes and identity at the moment azfeeds read it."""
+
+    path: Path  # as shown to the user
+    real: Path  # the file actually written (symbolic links resolved)
+    data: bytes
+    mode: int
+    mtime_ns: int
+    size: int
+
+
+def read_snapshot(path: Path, shown: Path | None = None) -> Snapshot:
+    """Read a file (following a symbolic link to its target). Raises FileError."""
+    shown = shown or path
+    try:
+        real = path.resolve(strict=True)
+        with open(real, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise FileError("is not a regular file", path=shown)
+            data = fh.read()
+    except FileError:
+        raise
+    except FileNotFoundError:
+        raise FileError("no such file", path=shown) from None
+    except IsADirectoryError:
+        raise FileError("is a directory", path=shown) from None
+    except PermissionError:
+        raise FileError("permission denied while reading", path=shown) from None
+    except OSError as exc:
+        raise FileError(f"cannot read: {exc.strerror or exc}", path=shown) from None
+    return Snapshot(shown, real, data, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size)
+
+
+def decode_text(snapshot: Snapshot) -> str:
+    """UTF-8 text of a snapshot; a BOM stays in the text as U+FEFF so it is written back."""
+    try:
+        return snapshot.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = snapshot.data.count(b"\n", 0, exc.start) + 1
+        raise FileError(
+            f"is not valid UTF-8 (byte 0x{snapshot.data[exc.start]:02x})",
+            path=snapshot.path,
+            line=line,
+            hint="save the file as UTF-8",
+        ) from None
+    except ValueError:  # pragma: no cover - defensive
+        raise FileError("cannot be decoded", path=snapshot.path) from None
+
+
+def dominant_newline(text: str) -> str:
+    """The line ending used by most lines (``\\r\\n`` or ``\\n``)."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf and crlf * 2 >= text.count("\n") else "\n"
+
+
+def has_nul(data: bytes) -> bool:
+    """Binary content: azfeeds never edits a file holding NUL bytes."""
+    return b"\x00" in data
+
+
+@dataclass
+class _Pending:
+    snapshot: Snapshot
+    data: bytes
+    temp: Path | None = None
+    replaced: bool = False
+
+
+class Transaction:
+    """All-or-nothing replacement of several files."""
+
+    def __init__(self) -> None:
+        self._items: list[_Pending] = []
+        self._interrupted = False
+
+    def add(self, snapshot: Snapshot, new_text: str) -> None:
+        """Queue a new content for a file."""
+        self._items.append(_Pending(snapshot, new_text.encode("utf-8")))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def commit(self) -> None:
+        """Write everything or nothing. Raises FileError; re-raises KeyboardInterrupt."""
+        if not self._items:
+            return
+        try:
+            for item in self._items:
+                self._check_writable(item.snapshot)
+            for item in self._items:
+                item.temp = _write_temp(item.snapshot, item.data)
+            for item in self._items:
+                _check_unchanged(item.snapshot)
+            with self._hold_sigint():
+                self._replace_all()
+        except BaseException:
+            self._cleanup()
+            raise
+        if self._interrupted:
+            raise KeyboardInterrupt
+
+    def _check_writable(self, snapshot: Snapshot) -> None:
+        if not os.access(snapshot.real, os.W_OK):
+            raise FileError(
+                "is read-only; azfeeds does not replace read-only files",
+                path=snapshot.path,
+                hint="make it writable (chmod u+w) or leave it out of the run",
+            )
+        if not os.access(snapshot.real.parent, os.W_OK | os.X_OK):
+            raise FileError(
+                "its directory is not writable, so it cannot be replaced atomically",
+                path=snapshot.path,
+            )
+
+    def _replace_all(self) -> None:
+        for item in self._items:
+            assert item.temp is not None
+            try:
+                os.replace(item.temp, item.snapshot.real)
+            except OSError as exc:
+                self._rollback()
+                raise FileError(
+                    f"cannot replace: {exc.strerror or exc}; every file was left as it was",
+                    path=item.snapshot.path,
+                ) from None
+            item.temp = None
+            item.replaced = True
+        for directory in {item.snapshot.real.parent for item in self._items}:
+            _fsync_dir(directory)
+
+    def _rollback(self) -> None:
+        for item in self._items:
+            if item.replaced:
+                with contextlib.suppress(OSError):
+                    temp = _write_temp(item.snapshot, item.snapshot.data)
+                    os.replace(temp, item.snapshot.real)
+                    item.replaced = False
+
+    def _cleanup(self) -> None:
+        for item in self._items:
+            if item.temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(item.temp)
+                item.temp = None
+
+    @contextlib.contextmanager
+    def _hold_sigint(self) -> Iterator[None]:
+        """Defer SIGINT while files are being replaced (main thread only)."""
+        try:
+            previous = signal.getsignal(signal.SIGINT)
+
+            def _hold(signum: int, frame: FrameType | None) -> None:
+                self._interrupted = True
+
+            signal.signal(signal.SIGINT, _hold)
+        except ValueError:  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file of azfeeds' own (a map file) atomically: temporary file, then replace."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    except OSError as exc:
+        raise FileError(f"cannot write: {exc.strerror or exc}", path=path) from None
+    if path.is_dir():
+        raise FileError("is a directory", path=path)
+    shown = Snapshot(path, path.absolute(), b"", mode, 0, 0)
+    temp = _write_temp(shown, text.encode("utf-8"))
+    try:
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise FileError(f"cannot write: {exc.strerror or exc}", path=path) from None
+
+
+def _write_temp(snapshot: Snapshot, data: bytes) -> Path:
+    directory = snapshot.real.parent
+    base = f".{snapshot.real.name}{TEMP_MARKER}{os.getpid()}-"
+    for attempt in range(100):
+        temp = directory / f"{base}{attempt}.tmp"
+        try:
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600
+            )
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise FileError(
+                f"cannot create a temporary file beside it: {exc.strerror or exc}",
+                path=snapshot.path,
+            ) from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(temp, snapshot.mode)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return temp
+    raise FileError("cannot create a temporary file beside it", path=snapshot.path)
+
+
+def _check_unchanged(snapshot: Snapshot) -> None:
+    try:
+        with open(snapshot.real, "rb") as fh:
+            current = fh.read()
+    except OSError:
+        current = None
+    if current != snapshot.data:
+        raise FileError(
+            "changed on disk while azfeeds was running; no file was written",
+            path=snapshot.path,
+            hint="run azfeeds again on the new content",
+        )
+
+
+def _fsync_dir(directory: Path) -> None:
+    if sys.platform == "win32":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

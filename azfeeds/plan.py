@@ -1,0 +1,1044 @@
+"""Plan a rewrite: decide every change in every file before anything is written.
+
+Pure logic over scanned files and a FeedTable. Nothing here touches the network or writes files;
+``apply`` (in ``engine``) does that. Any lookup failure raises before a single file is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from .errors import FeedLookupError
+from .sources import (
+    TWIN_MARKER,
+    Annotation,
+    FileKind,
+    Role,
+    Site,
+    SourceFile,
+    format_annotation,
+)
+from .table import Feed, FeedTable, Organization, Project, View
+from .tomlscan import KeyPath, TableInfo
+from .urls import (
+    AzureUrl,
+    OrgKey,
+    Readable,
+    UrlError,
+    decode_segment,
+    encode_name,
+    format_readable,
+    is_uuid,
+    parse_azure_url,
+    parse_readable,
+    redact_text,
+)
+
+
+class Mode(str, Enum):
+    """Rewrite modes (DESIGN.md section 2.3)."""
+
+    UUID = "uuid"
+    ADD = "add"
+    NAMES = "names"
+
+
+class Action(str, Enum):
+    """What a change does."""
+
+    REWRITE = "rewrite"  # name form -> UUID form, or back
+    RECREATED = "recreated"  # a UUID URL moved to the new UUID of a recreated feed
+    RENAMED = "renamed"  # the readable name follows a renamed project, feed or view
+    STRIP = "strip-credentials"
+    ADD_TWIN = "add-twin"
+    REMOVE_TWIN = "remove-twin"
+    LOCK = "lock"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One planned change, as reported (URLs redacted)."""
+
+    path: Path
+    line: int
+    key: str
+    action: Action
+    old: str
+    new: str
+    old_form: str
+    new_form: str
+    organization: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A site left alone, with the reason."""
+
+    path: Path
+    line: int
+    key: str
+    url: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TwinVariables:
+    """The credential variables a twin index needs."""
+
+    index: str
+    twin_of: str
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``text[start:end]`` with ``text``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ValueEdit:
+    """A string value to change at a TOML key path (for the tomlkit check)."""
+
+    path: KeyPath
+    value: str
+
+
+@dataclass(frozen=True)
+class TwinEdit:
+    """A twin table to insert after the entry at ``after`` (for the tomlkit check)."""
+
+    after: KeyPath
+    name: str
+    url: str
+
+
+@dataclass
+class FilePlan:
+    """Everything that changes in one file."""
+
+    source: SourceFile
+    edits: list[Edit] = field(default_factory=list)
+    value_edits: list[ValueEdit] = field(default_factory=list)
+    twins: list[TwinEdit] = field(default_factory=list)
+    removed_twins: list[KeyPath] = field(default_factory=list)
+    url_changes: dict[str, str] = field(default_factory=dict)  # old url -> new url (for checks)
+
+    @property
+    def changed(self) -> bool:
+        """True when the file's bytes change."""
+        return bool(self.edits)
+
+    def new_text(self) -> str:
+        """The file's new text."""
+        text = self.source.text
+        for edit in sorted(self.edits, key=lambda e: (e.start, e.end), reverse=True):
+            text = text[: edit.start] + edit.text + text[edit.end :]
+        return text
+
+
+@dataclass
+class Plan:
+    """The whole run."""
+
+    mode: Mode
+    files: list[FilePlan] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    variables: list[TwinVariables] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    unresolved: list[Change] = field(default_factory=list)  # offline --check: known to need work
+
+    @property
+    def changed_files(self) -> list[FilePlan]:
+        """Files whose bytes change."""
+        return [f for f in self.files if f.changed]
+
+    @property
+    def would_change(self) -> bool:
+        """True when --check must fail."""
+        return bool(self.changed_files) or bool(self.unresolved)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to plan."""
+
+    mode: Mode = Mode.UUID
+    strip_credentials: bool = False
+    lock: bool = True
+    offline: bool = False  # no network table: resolve from the map and readable names only
+    check: bool = False
+
+
+# -- identities -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What an index URL points at, whatever its form."""
+
+    org: OrgKey
+    feed_id: str
+    view_id: str | None
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A URL resolved against the table."""
+
+    org: Organization
+    project: Project | None
+    feed: Feed
+    view: View | None
+
+    def identity(self, url: AzureUrl) -> Identity:
+        """The identity of the resolved URL."""
+        return Identity(
+            url.org_key,
+            self.feed.id,
+            self.view.id if self.view else None,
+            url.endpoint.lower(),
+        )
+
+    def uuid_url(self, url: AzureUrl) -> AzureUrl:
+        """``url`` with UUID segments."""
+        return url.with_segments(
+            self.project.id if url.project is not None and self.project else url.project,
+            self.feed.id,
+            self.view.id if url.view is not None and self.view else url.view,
+        )
+
+    def names_readable(self, url: AzureUrl) -> str:
+        """Current names, encoded as URL segments, in the shape of ``url``."""
+        project = (
+            encode_name(self.project.name) if url.project is not None and self.project else None
+        )
+        view = encode_name(self.view.name) if url.view is not None and self.view else None
+        return format_readable(project, encode_name(self.feed.name), view, url.view_sep or "@")
+
+
+def _lookup_error(site: Site, message: str, hint: str | None = None) -> FeedLookupError:
+    shown = site.azure.redacted if site.azure else site.url
+    return FeedLookupError(f"{site.location}: {shown}: {message}", hint=hint)
+
+
+def resolve(org: Organization, url: AzureUrl, site: Site) -> tuple[Resolved, str | None]:
+    """Resolve project, feed and view of ``url``. Returns (resolved, warning)."""
+    warning = None
+    feed = org.find_feed(url.feed_name)
+    if feed is None:
+        what = "feed id" if is_uuid(url.feed) else "feed"
+        raise _lookup_error(
+            site,
+            f"unknown {what} '{url.feed_name}' in organization '{org.name}'",
+            hint=f"check the feed name; 'azfeeds map --org {org.name}' lists the feeds",
+        )
+    project = feed.project
+    if url.project is None and project is not None:
+        raise _lookup_error(
+            site,
+            f"feed '{feed.name}' belongs to project '{project.name}', but the URL has no project",
+            hint=f"write the URL as .../{encode_name(project.name)}/_packaging/{feed.name}/pypi/simple/",
+        )
+    if url.project is not None:
+        given = url.project_name or ""
+        if project is None:
+            raise _lookup_error(
+                site,
+                f"feed '{feed.name}' is an organization-scoped feed, but the URL names "
+                f"project '{given}'",
+                hint="remove the project segment from the URL",
+            )
+        if is_uuid(given):
+            if given.lower() != project.id.lower():
+                raise _lookup_error(
+                    site,
+                    f"feed '{feed.name}' is in project '{project.name}' ({project.id}), not {given}",
+                )
+        elif given.casefold() != project.name.casefold():
+            warning = (
+                f"{site.location}: the URL names project '{given}', but feed '{feed.name}' is in "
+                f"project '{project.name}' (renamed?)"
+            )
+    view = None
+    if url.view is not None:
+        if feed.views is None:
+            raise _lookup_error(
+                site,
+                f"the views of feed '{feed.name}' are not in the feed table",
+                hint="regenerate the map file with 'azfeeds map --views --output FILE'",
+            )
+        view = feed.find_view(url.view_name or "")
+        if view is None:
+            known = ", ".join(v.name for v in feed.views) or "none"
+            raise _lookup_error(
+                site, f"unknown view '{url.view_name}' of feed '{feed.name}' (views: {known})"
+            )
+    return Resolved(org, project, feed, view), warning
+
+
+# -- readable names as a table ----------------------------------------------------------------
+
+
+def _annotation_entries_for(source: SourceFile, site: Site) -> Readable | None:
+    """The readable name that belongs to ``site`` (a UUID-form URL), if any."""
+    ann = source.annotations.get(site.line)
+    if ann is None:
+        return None
+    uuid_sites = [
+        s for s in source.sites if s.line == site.line and s.azure and s.azure.is_uuid_form
+    ]
+    if len(uuid_sites) != len(ann.entries) or site not in uuid_sites:
+        return None
+    entry = ann.entries[uuid_sites.index(site)]
+    if entry is None or site.azure is None:
+        return None
+    url = site.azure
+    if (entry.project is None) != (url.project is None) or (entry.view is None) != (
+        url.view is None
+    ):
+        return None
+    return entry
+
+
+def table_from_annotations(sources: Iterable[SourceFile]) -> FeedTable:
+    """A table built from the readable names next to UUID-form URLs (offline knowledge)."""
+    feeds: dict[OrgKey, dict[str, Feed]] = defaultdict(dict)
+    names: dict[OrgKey, tuple[str, str]] = {}
+    for source in sources:
+        for site in source.sites:
+            url = site.azure
+            if url is None or not url.is_uuid_form:
+                continue
+            entry = _annotation_entries_for(source, site)
+            if entry is None:
+                continue
+            key = url.org_key
+            names.setdefault(key, (url.org, url.org_base_url))
+            project = None
+            if url.project is not None and entry.project is not None:
+                project = Project(url.project.lower(), decode_segment(entry.project))
+            views: tuple[View, ...] = ()
+            if url.view is not None and entry.view is not None:
+                views = (View(url.view.lower(), decode_segment(entry.view)),)
+            old = feeds[key].get(url.feed.lower())
+            if old is not None:
+                views = tuple({v.id: v for v in (*(old.views or ()), *views)}.values())
+            feeds[key][url.feed.lower()] = Feed(
+                url.feed.lower(), decode_segment(entry.feed), project, views
+            )
+    table = FeedTable()
+    for key, by_id in feeds.items():
+        name, base = names[key]
+        table.organizations[key] = Organization(name, base, tuple(by_id.values()), complete=False)
+    return table
+
+
+# -- planning -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Decision:
+    site: Site
+    source: SourceFile
+    new_url: AzureUrl | None = None  # None: URL unchanged
+    readable: str | None = None  # the annotation entry for the final URL (UUID form only)
+    action: Action | None = None
+    note: str | None = None
+    recreated_from: str | None = None  # old URL string of a recreated feed (lock left alone)
+    identity: Identity | None = None
+    twin_url: str | None = None  # add mode: the UUID-form URL of the twin to create
+
+    @property
+    def final(self) -> AzureUrl | None:
+        return self.new_url if self.new_url is not None else self.site.azure
+
+
+class Planner:
+    """Decides every change of a run."""
+
+    def __init__(self, table: FeedTable | None, options: Options) -> None:
+        self.table = table
+        self.options = options
+        self.plan = Plan(options.mode)
+        self.errors: list[FeedLookupError] = []
+
+    # -- public ---------------------------------------------------------------------------
+
+    def run(self, sources: Sequence[SourceFile], context: Sequence[SourceFile] = ()) -> Plan:
+        """Plan all files. ``context`` files are read for uv.lock consistency only."""
+        configs = [s for s in sources if s.kind is not FileKind.UV_LOCK]
+        locks = [s for s in sources if s.kind is FileKind.UV_LOCK]
+        decisions: dict[int, list[_Decision]] = {}
+        for source in configs:
+            decisions[id(source)] = self._decide_file(source)
+        if self.errors:
+            self._raise_errors()
+        for source in configs:
+            self.plan.files.append(self._build_file(source, decisions[id(source)]))
+        if self.options.lock and self.options.mode is not Mode.ADD:
+            all_configs = [*configs, *[c for c in context if c.kind is not FileKind.UV_LOCK]]
+            config_decisions = [d for s in configs for d in decisions[id(s)]]
+            for source in context:
+                if source.kind is not FileKind.UV_LOCK:
+                    config_decisions.extend(self._decide_file(source, context_only=True))
+            for lock in locks:
+                self.plan.files.append(self._plan_lock(lock, config_decisions, all_configs))
+        elif locks and self.options.mode is Mode.ADD:
+            for lock in locks:
+                self.plan.files.append(FilePlan(lock))
+        if self.errors:
+            self._raise_errors()
+        return self.plan
+
+    # -- per site -------------------------------------------------------------------------
+
+    def _org(self, url: AzureUrl) -> Organization | None:
+        return self.table.for_url(url) if self.table is not None else None
+
+    def _decide_file(self, source: SourceFile, context_only: bool = False) -> list[_Decision]:
+        out: list[_Decision] = []
+        removed = self._twin_tables_to_remove(source) if self.options.mode is Mode.NAMES else []
+        for site in source.sites:
+            decision = _Decision(site, source)
+            out.append(decision)
+            if site.problem is not None or site.azure is None:
+                if not context_only:
+                    self._skip(site, site.problem or "not an Azure Artifacts URL")
+                continue
+            if any(_inside(site, t) for t in removed):
+                continue
+            try:
+                self._decide(decision)
+            except FeedLookupError as exc:
+                if not context_only:
+                    self.errors.append(exc)
+        return out
+
+    def _decide(self, d: _Decision) -> None:
+        url = d.site.azure
+        assert url is not None
+        mode = self.options.mode
+        if mode is Mode.NAMES:
+            self._decide_names(d, url)
+        elif url.is_uuid_form:
+            self._decide_refresh(d, url)
+        elif mode is Mode.UUID:
+            self._decide_uuid(d, url)
+        else:
+            self._decide_add(d, url)
+        if d.identity is None:
+            d.identity = self._identity_of(d.final, d.site)
+        if self.options.strip_credentials and url.has_secret and not d.site.role.in_lock:
+            base = d.new_url or url
+            d.new_url = base.without_userinfo()
+            if d.action is None:
+                d.action = Action.STRIP
+        elif url.has_secret and not d.site.role.in_lock:
+            self.plan.warnings.append(
+                f"{d.site.location}: the URL carries credentials ({url.redacted}); uv fails with "
+                f"them anyway and they end up in version control: use --strip-credentials and "
+                f"set {credential_hint(d.site)}"
+            )
+
+    def _identity_of(self, url: AzureUrl | None, site: Site) -> Identity | None:
+        """The identity of a URL when the table knows it (errors ignored)."""
+        org = self._org(url) if url is not None else None
+        if org is None or url is None:
+            return None
+        try:
+            resolved, _ = resolve(org, url, site)
+        except FeedLookupError:
+            return None
+        return resolved.identity(url)
+
+    def _resolve_or_defer(self, d: _Decision, url: AzureUrl) -> Resolved | None:
+        """Resolve a name-form URL; None when it must wait for a lookup (offline)."""
+        org = self._org(url)
+        if org is None:
+            self._need_lookup(d, url)
+            return None
+        try:
+            resolved, warning = resolve(org, url, d.site)
+        except FeedLookupError:
+            if org.complete:
+                raise
+            self._need_lookup(d, url)
+            return None
+        if warning:
+            self.plan.warnings.append(warning)
+        return resolved
+
+    def _decide_uuid(self, d: _Decision, url: AzureUrl) -> None:
+        resolved = self._resolve_or_defer(d, url)
+        if resolved is None:
+            return
+        d.identity = resolved.identity(url)
+        d.new_url = resolved.uuid_url(url)
+        d.readable = url.readable
+        d.action = Action.REWRITE
+
+    def _decide_refresh(self, d: _Decision, url: AzureUrl) -> None:
+        entry = _annotation_entries_for(d.source, d.site)
+        d.readable = str(entry) if entry is not None else None
+        org = self._org(url)
+        if org is None:
+            return  # nothing known about this organization: valid as it is
+        feed = org.feed_by_id(url.feed)
+        if feed is None and not org.complete:
+            return  # offline: readable names alone cannot prove that a feed is gone
+        if feed is None:
+            if entry is None:
+                raise _lookup_error(
+                    d.site,
+                    f"feed id {url.feed} exists nowhere in organization '{org.name}', and no "
+                    f"readable name says which feed it was",
+                    hint="write the URL in name form (.../<Project>/_packaging/<feed>/pypi/simple/)"
+                    " and run azfeeds again",
+                )
+            named = url.with_segments(entry.project, entry.feed, entry.view)
+            resolved, _ = resolve(org, named, d.site)
+            d.identity = resolved.identity(url)
+            d.new_url = resolved.uuid_url(url)
+            d.action = Action.RECREATED
+            d.recreated_from = d.site.url
+            d.note = f"feed '{resolved.feed.name}' was recreated (new id {resolved.feed.id})"
+            current = resolved.names_readable(url)
+            if _readable_key(current) != _readable_key(str(entry)):
+                d.readable = current
+            return
+        resolved, _ = resolve(org, url, d.site)
+        d.identity = resolved.identity(url)
+        if entry is not None:
+            current = resolved.names_readable(url)
+            if _readable_key(current) != _readable_key(str(entry)):
+                d.readable = current
+                d.action = Action.RENAMED
+                d.note = f"renamed: {entry} -> {current}"
+
+    def _decide_names(self, d: _Decision, url: AzureUrl) -> None:
+        if not any(is_uuid(s) for s in url.segments):
+            return
+        entry = _annotation_entries_for(d.source, d.site)
+        org = self._org(url)
+        target: str | None = None
+        if org is not None:
+            try:
+                resolved, _ = resolve(org, url, d.site)
+            except FeedLookupError:
+                if entry is None:
+                    raise
+                self.plan.warnings.append(
+                    f"{d.site.location}: {url.redacted}: not in the feed table; restoring the "
+                    f"readable name '{entry}' written beside it"
+                )
+            else:
+                current = resolved.names_readable(url)
+                if entry is not None and _readable_key(current) == _readable_key(str(entry)):
+                    target = str(entry)
+                else:
+                    target = current
+                    if entry is not None:
+                        d.note = f"renamed since: {entry} -> {current}"
+        if target is None and entry is not None:
+            target = str(entry)
+        if target is None:
+            raise _lookup_error(
+                d.site,
+                "no readable name is written beside this UUID URL and its organization is not "
+                "in the feed table",
+                hint="run without --offline, or give --map FILE",
+            )
+        readable = _parse_readable_strict(target)
+        project = readable.project if url.project is not None else None
+        view = readable.view if url.view is not None else None
+        d.new_url = url.with_segments(project, readable.feed, view)
+        d.action = Action.REWRITE
+
+    def _decide_add(self, d: _Decision, url: AzureUrl) -> None:
+        site = d.site
+        if site.role is not Role.UV_INDEX:
+            reason = (
+                "--mode add makes twins only for named [[tool.uv.index]] / [[index]] entries"
+                if site.kind.is_uv_config
+                else "--mode add applies to uv configuration only"
+            )
+            self._skip(site, f"{reason}; use --mode uuid for this URL")
+            return
+        resolved = self._resolve_or_defer(d, url)
+        if resolved is None:
+            return
+        d.identity = resolved.identity(url)
+        d.readable = url.readable
+        d.action = Action.ADD_TWIN
+        d.twin_url = str(resolved.uuid_url(url).without_userinfo())
+
+    def _need_lookup(self, d: _Decision, url: AzureUrl) -> None:
+        if self.options.offline and self.options.check:
+            self.plan.unresolved.append(
+                Change(
+                    d.site.path,
+                    d.site.line,
+                    d.site.key,
+                    Action.REWRITE,
+                    url.redacted,
+                    "(UUID form; not resolved offline)",
+                    url.readable,
+                    "?",
+                    url.org,
+                    "name form: needs 'azfeeds rewrite'",
+                )
+            )
+            return
+        hint = (
+            "give --map FILE, or run without --offline"
+            if self.options.offline
+            else f"check the organization name; 'azfeeds map --org {url.org}' lists its feeds"
+        )
+        raise _lookup_error(d.site, f"organization '{url.org}' is not in the feed table", hint)
+
+    def _skip(self, site: Site, reason: str) -> None:
+        shown = site.azure.redacted if site.azure else _redacted(site.url)
+        self.plan.skipped.append(Skipped(site.path, site.line, site.key, shown, reason))
+
+    def _raise_errors(self) -> None:
+        first = self.errors[0]
+        if len(self.errors) > 1:
+            more = len(self.errors) - 1
+            first.hint = (first.hint + "; " if first.hint else "") + f"{more} more lookup(s) failed"
+        raise first
+
+    # -- building edits -------------------------------------------------------------------
+
+    def _build_file(self, source: SourceFile, decisions: list[_Decision]) -> FilePlan:
+        fp = FilePlan(source)
+        for d in decisions:
+            url = d.site.azure
+            if url is None:
+                continue
+            if d.new_url is not None and str(d.new_url) != d.site.url:
+                new = str(d.new_url)
+                fp.edits.append(Edit(d.site.start, d.site.end, new))
+                fp.url_changes[d.site.url] = new
+                if source.kind.is_toml:
+                    fp.value_edits.append(ValueEdit(d.site.keypath, new))
+                action = d.action or Action.REWRITE
+                self._report(d, action, url, d.new_url)
+            elif d.action is Action.RENAMED:
+                self._report(d, Action.RENAMED, url, url)
+        self._annotation_edits(fp, decisions)
+        if self.options.mode is Mode.ADD:
+            self._twin_edits(fp, decisions)
+        if self.options.mode is Mode.NAMES:
+            self._twin_removals(fp)
+        return fp
+
+    def _report(self, d: _Decision, action: Action, old: AzureUrl, new: AzureUrl) -> None:
+        old_form, new_form = old.readable, new.readable
+        if action is Action.RENAMED:
+            old_form = str(_annotation_entries_for(d.source, d.site) or "?")
+            new_form = d.readable or "?"
+        elif action is Action.STRIP:
+            old_form, new_form = "user:***@", "(no credentials)"
+        self.plan.changes.append(
+            Change(
+                d.site.path,
+                d.site.line,
+                d.site.key,
+                action,
+                old.redacted,
+                new.redacted,
+                old_form,
+                new_form,
+                old.org,
+                d.note,
+            )
+        )
+
+    def _annotation_edits(self, fp: FilePlan, decisions: list[_Decision]) -> None:
+        source = fp.source
+        if source.kind is FileKind.UV_LOCK:
+            return
+        by_line: dict[int, list[_Decision]] = defaultdict(list)
+        for d in decisions:
+            if d.site.azure is not None:
+                by_line[d.site.line].append(d)
+        for line, items in sorted(by_line.items()):
+            touched = any(
+                (d.new_url is not None and str(d.new_url) != d.site.url)
+                or d.action is Action.RENAMED
+                for d in items
+            )
+            if not touched:
+                continue
+            entries: list[str] = []
+            for d in items:
+                final = d.final
+                if final is None or not final.is_uuid_form:
+                    continue
+                entries.append(d.readable or self._current_readable(final) or "?")
+            if all(e == "?" for e in entries):
+                entries = []
+            ann = source.annotations.get(line)
+            self._set_annotation(fp, line, ann, entries)
+
+    def _current_readable(self, url: AzureUrl) -> str | None:
+        org = self._org(url)
+        if org is None:
+            return None
+        feed = org.feed_by_id(url.feed)
+        if feed is None:
+            return None
+        view = feed.find_view(url.view) if url.view is not None else None
+        return Resolved(org, feed.project, feed, view).names_readable(url)
+
+    def _set_annotation(
+        self, fp: FilePlan, line: int, ann: Annotation | None, entries: list[str]
+    ) -> None:
+        source = fp.source
+        existing = [str(e) if e is not None else "?" for e in ann.entries] if ann else []
+        if ann is not None and existing == entries:
+            return
+        if source.kind is FileKind.PIP_CONF:
+            if ann is not None:
+                if entries:
+                    indent = _indent_of(source.text, ann.start)
+                    fp.edits.append(
+                        Edit(
+                            ann.start,
+                            ann.end,
+                            indent + format_annotation(entries) + _line_end(source.text, ann.end),
+                        )
+                    )
+                else:
+                    fp.edits.append(Edit(ann.start, ann.end, ""))
+            elif entries:
+                start, _ = source.line_span(line)
+                indent = _indent_of(source.text, start)
+                nl = source.newline
+                fp.edits.append(Edit(start, start, indent + format_annotation(entries) + nl))
+            return
+        if ann is not None:
+            fp.edits.append(
+                Edit(ann.start, ann.end, ("  " + format_annotation(entries)) if entries else "")
+            )
+        elif entries:
+            _, end = source.line_span(line)
+            fp.edits.append(Edit(end, end, "  " + format_annotation(entries)))
+
+    # -- twins ----------------------------------------------------------------------------
+
+    def _twin_edits(self, fp: FilePlan, decisions: list[_Decision]) -> None:
+        source = fp.source
+        scan = source.toml
+        if scan is None:
+            return
+        names = {s.index_name.casefold() for s in source.sites if s.index_name}
+        existing: dict[Identity, Site] = {}
+        for d in decisions:
+            if (
+                d.identity is not None
+                and d.site.role is Role.UV_INDEX
+                and d.final
+                and d.final.is_uuid_form
+            ):
+                existing.setdefault(d.identity, d.site)
+        for d in decisions:
+            if d.action is not Action.ADD_TWIN or d.identity is None or d.site.azure is None:
+                continue
+            table = _table_at(scan.tables, d.site.entry)
+            url = d.site.azure
+            base_name = d.site.index_name or _fallback_name(url)
+            twin = existing.get(d.identity)
+            if twin is not None:
+                name = twin.index_name or "?"
+                self._twin_vars(name, base_name)
+                continue
+            if table is None:
+                self._skip(
+                    d.site,
+                    "this index is an inline table; --mode add needs a [[tool.uv.index]] table "
+                    "(or use --mode uuid)",
+                )
+                continue
+            name = _twin_name(base_name, names)
+            names.add(name.casefold())
+            uuid_url = d.twin_url or ""
+            nl = source.newline
+            insert_at = table.last_stmt_end
+            text = source.text
+            lead = nl if insert_at == len(text) and not text.endswith("\n") else ""
+            tail = "" if lead else nl
+            block = (
+                f'{lead}{nl}{table.header_text}  # {TWIN_MARKER} "{base_name}"{nl}'
+                f'name = "{name}"{nl}'
+                f'url = "{uuid_url}"  {format_annotation([url.readable])}{nl}'
+                f"explicit = true{tail}"
+            )
+            fp.edits.append(Edit(insert_at, insert_at, block))
+            assert d.site.entry is not None
+            fp.twins.append(TwinEdit(d.site.entry, name, uuid_url))
+            self._twin_vars(name, base_name)
+            self.plan.changes.append(
+                Change(
+                    d.site.path,
+                    d.site.line,
+                    d.site.key,
+                    Action.ADD_TWIN,
+                    url.redacted,
+                    uuid_url,
+                    url.readable,
+                    f'twin "{name}"',
+                    url.org,
+                    None,
+                )
+            )
+
+    def _twin_vars(self, name: str, twin_of: str) -> None:
+        env = env_name(name)
+        item = TwinVariables(name, twin_of, f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD")
+        if item not in self.plan.variables:
+            self.plan.variables.append(item)
+
+    def _twin_tables_to_remove(self, source: SourceFile) -> list[tuple[int, int, TableInfo]]:
+        scan = source.toml
+        if scan is None or not source.kind.is_uv_config:
+            return []
+        out = []
+        text = source.text
+        nl = source.newline
+        for table in scan.tables:
+            if not table.is_array:
+                continue
+            span = scan.comments.get(table.header_line)
+            if span is None or TWIN_MARKER not in text[span[0] : span[1]]:
+                continue
+            start = table.header_start
+            end = table.last_stmt_end
+            if (
+                end == len(text)
+                and not text.endswith("\n")
+                and text[max(0, start - 2 * len(nl)) : start] == nl * 2
+            ):
+                start -= 2 * len(nl)
+            elif text[max(0, start - len(nl)) : start] == nl and (
+                start - len(nl) == 0 or text[start - len(nl) - 1] == "\n"
+            ):
+                start -= len(nl)
+            out.append((start, end, table))
+        return out
+
+    def _twin_removals(self, fp: FilePlan) -> None:
+        for start, end, table in self._twin_tables_to_remove(fp.source):
+            fp.edits.append(Edit(start, end, ""))
+            fp.removed_twins.append(table.path)
+            site = next((s for s in fp.source.sites if s.entry == table.path), None)
+            name = site.index_name if site and site.index_name else "?"
+            url = site.azure if site else None
+            self.plan.changes.append(
+                Change(
+                    fp.source.path,
+                    table.header_line,
+                    _key_of(table.path),
+                    Action.REMOVE_TWIN,
+                    url.redacted if url else "",
+                    "",
+                    f'twin "{name}"',
+                    "(removed)",
+                    url.org if url else "",
+                    None,
+                )
+            )
+
+    # -- uv.lock --------------------------------------------------------------------------
+
+    def _plan_lock(
+        self, lock: SourceFile, config: list[_Decision], configs: list[SourceFile]
+    ) -> FilePlan:
+        fp = FilePlan(lock)
+        mapping: dict[str, str] = {}
+        recreated: dict[str, str] = {}
+        by_identity: dict[Identity, set[str]] = defaultdict(set)
+        config_urls: set[str] = set()
+        for d in config:
+            if d.site.role not in (Role.UV_INDEX, Role.UV_INDEX_URL) or d.site.azure is None:
+                continue
+            final = d.final
+            assert final is not None
+            config_urls.add(str(final))
+            config_urls.add(str(final.without_userinfo()))
+            if d.recreated_from is not None:
+                recreated[d.recreated_from] = str(final)
+                recreated[str(d.site.azure.without_userinfo())] = str(final.without_userinfo())
+            elif d.new_url is not None and str(d.new_url) != d.site.url:
+                mapping[d.site.url] = str(d.new_url)
+                mapping[str(d.site.azure.without_userinfo())] = str(d.new_url.without_userinfo())
+            if d.identity is not None:
+                by_identity[d.identity].add(str(final.without_userinfo()))
+        stale: dict[str, list[str]] = defaultdict(list)
+        for site in lock.sites:
+            if site.azure is None:
+                continue
+            target = mapping.get(site.url)
+            if target is None and site.url in recreated:
+                if site.role is Role.LOCK_REGISTRY:
+                    stale[site.url].append(_lock_package(lock, site))
+                continue
+            if target is None and site.url not in config_urls:
+                target = self._lock_sync_target(site, by_identity)
+            if target is None or target == site.url:
+                continue
+            fp.edits.append(Edit(site.start, site.end, target))
+            fp.value_edits.append(ValueEdit(site.keypath, target))
+            fp.url_changes[site.url] = target
+            new = _parse(target)
+            self.plan.changes.append(
+                Change(
+                    site.path,
+                    site.line,
+                    site.key,
+                    Action.LOCK,
+                    site.azure.redacted,
+                    new.redacted if new else target,
+                    site.azure.readable,
+                    new.readable if new else "?",
+                    site.azure.org,
+                    None,
+                )
+            )
+        for old, packages in stale.items():
+            names = ", ".join(sorted({p for p in packages if p}))
+            self.plan.actions.append(
+                f"{lock.path}: the lock still pins files of the deleted feed "
+                f"({_redacted(old)}); run 'uv lock' to re-resolve {names or 'its packages'}"
+            )
+        return fp
+
+    def _lock_sync_target(self, site: Site, by_identity: dict[Identity, set[str]]) -> str | None:
+        url = site.azure
+        assert url is not None
+        org = self._org(url)
+        if org is None:
+            return None
+        try:
+            resolved, _ = resolve(org, url, site)
+        except FeedLookupError:
+            return None
+        candidates = by_identity.get(resolved.identity(url), set())
+        if len(candidates) == 1:
+            return next(iter(candidates))
+        return None
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+_ENV_RE = re.compile(r"[^A-Za-z0-9]")
+
+
+def env_name(index_name: str) -> str:
+    """The ``<NAME>`` of ``UV_INDEX_<NAME>_USERNAME``: upper case, non-alphanumerics -> ``_``."""
+    return _ENV_RE.sub("_", index_name).upper()
+
+
+def credential_hint(site: Site) -> str:
+    """Which variables replace credentials written into an URL at this site."""
+    name = site.index_name
+    if site.role in (Role.UV_INDEX, Role.UV_PUBLISH) and name:
+        env = env_name(name)
+        return f"UV_INDEX_{env}_USERNAME and UV_INDEX_{env}_PASSWORD"
+    if site.role is Role.POETRY and name:
+        env = env_name(name)
+        return f"POETRY_HTTP_BASIC_{env}_USERNAME and POETRY_HTTP_BASIC_{env}_PASSWORD"
+    if site.role is Role.PDM and name:
+        return f"the source's username/password in PDM config ('pdm config pypi.{name}.password')"
+    if site.role is Role.UV_INDEX_URL:
+        return "a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
+    return "keyring (artifacts-keyring) or a netrc entry for the host"
+
+
+def _fallback_name(url: AzureUrl) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", f"azure-{url.org}-{url.feed_name}".lower()).strip("-")
+
+
+def _twin_name(base: str, taken: set[str]) -> str:
+    name = f"{base}-uuid"
+    counter = 2
+    while name.casefold() in taken:
+        name = f"{base}-uuid-{counter}"
+        counter += 1
+    return name
+
+
+def _table_at(tables: list[TableInfo], path: KeyPath | None) -> TableInfo | None:
+    if path is None:
+        return None
+    return next((t for t in tables if t.is_array and t.path == path), None)
+
+
+def _inside(site: Site, span: tuple[int, int, TableInfo]) -> bool:
+    return span[0] <= site.start < span[1]
+
+
+def _key_of(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + part)
+    return out
+
+
+def _indent_of(text: str, line_start: int) -> str:
+    end = line_start
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return text[line_start:end]
+
+
+def _line_end(text: str, end: int) -> str:
+    if text[max(0, end - 2) : end] == "\r\n":
+        return "\r\n"
+    if text[max(0, end - 1) : end] == "\n":
+        return "\n"
+    return ""
+
+
+def _readable_key(text: str) -> str:
+    return decode_segment(text).casefold()
+
+
+def _parse_readable_strict(text: str) -> Readable:
+    parsed = parse_readable(text)
+    if parsed is None:  # pragma: no cover - callers pass names they built
+        raise FeedLookupError(f"cannot use readable name '{text}'")
+    return parsed
+
+
+def _parse(url: str) -> AzureUrl | None:
+    try:
+        return parse_azure_url(url)
+    except UrlError:
+        return None
+
+
+def _redacted(url: str) -> str:
+    return redact_text(url)
+
+
+def _lock_package(lock: SourceFile, site: Site) -> str:
+    scan = lock.toml
+    path = site.keypath
+    if scan is None or len(path) < 2 or path[0] != "package":
+        return ""
+    return next((s.value for s in scan.strings if s.path == (*path[:2], "name")), "")

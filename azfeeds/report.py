@@ -1,0 +1,79 @@
+"""Render results: human tables for people, one versioned JSON document for machines.
+
+No decisions are taken here. Every string that reaches a stream goes through ``scrub`` first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .secrets import scrub
+
+JSON_SCHEMA_VERSION = 1
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain text table (no colour, no box drawing), columns padded to width."""
+    if not rows:
+        return ""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = []
+    for row in (headers, *rows):
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return scrub("\n".join(lines) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return value.as_posix()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return scrub(value)
+    return value
+
+
+def envelope(
+    command: str,
+    exit_code: int,
+    result: dict[str, Any] | None,
+    *,
+    warnings: Sequence[str] = (),
+    error: dict[str, Any] | None = None,
+) -> str:
+    """The JSON document every reporting command prints with ``--json``."""
+    if error is not None:
+        status = "error"
+    elif exit_code == 1:
+        status = "changes"
+    elif exit_code == 0:
+        status = "ok"
+    else:
+        status = "problems"
+    doc = {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "azfeeds_version": __version__,
+        "command": command,
+        "status": status,
+        "exit_code": exit_code,
+        "result": _plain(result) if result is not None else None,
+        "warnings": [scrub(w) for w in warnings],
+        "error": _plain(error) if error is not None else None,
+    }
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,81 @@
+"""Keep secrets out of every output: streams, log records and exception text.
+
+Every credential azfeeds loads is registered here; ``scrub`` replaces registered values and
+anything shaped like a credential (Authorization values, JWTs, URL userinfo) before text leaves
+the process. A logging filter applies the same to log records, azfeeds' own and its libraries'.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+from .urls import redact_text
+
+_lock = threading.Lock()
+_known: set[str] = set()
+
+_AUTH_RE = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9+/=._\-~]{8,}")
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
+_FIELD_RE = re.compile(
+    r"(?i)(\"?(?:access_?token|refresh_?token|client_?secret|password|assertion|oidcToken|value)\"?"
+    r"\s*[:=]\s*\"?)([^\"\s,}&]{8,})"
+)
+MASK = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that it is scrubbed from anything azfeeds prints or logs."""
+    if value and len(value) >= 4:
+        with _lock:
+            _known.add(value)
+            stripped = value.strip()
+            if stripped and stripped != value:
+                _known.add(stripped)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every known secret and credential-shaped string masked."""
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _JWT_RE.sub(MASK, text)
+    text = _FIELD_RE.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    return redact_text(text)
+
+
+class ScrubFilter(logging.Filter):
+    """Scrub log records in place (message and arguments)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: drop its arguments rather than fail
+            message = str(record.msg)
+        record.msg = scrub(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        return True
+
+
+def setup_logging(level: int) -> None:
+    """Log to stderr at ``level`` through the scrubbing filter (azfeeds and its libraries)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("azfeeds: %(levelname)s: %(name)s: %(message)s"))
+    handler.addFilter(ScrubFilter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_azfeeds", False):
+            root.removeHandler(existing)
+    handler._azfeeds = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("urllib3", "msal", "requests"):
+        logging.getLogger(name).setLevel(level)
