@@ -1,0 +1,558 @@
+"""The command line: translates between the user and the core. The only module that imports Typer.
+
+Each command resolves its options, calls the core, renders the result and maps errors to the
+exit codes of DESIGN.md section 5. Core modules are imported inside the commands so that
+``azfeeds --version`` and offline commands stay cheap, and never import requests or msal.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from . import __version__
+from .errors import AzfeedsError, ExitCode
+
+INTERNAL_ERROR = 70
+
+
+class ModeChoice(str, Enum):
+    """--mode."""
+
+    uuid = "uuid"
+    add = "add"
+    names = "names"
+
+
+class AuthChoice(str, Enum):
+    """--auth."""
+
+    auto = "auto"
+    pat = "pat"
+    pipeline = "pipeline"
+    service_principal = "service-principal"
+    workload_identity = "workload-identity"
+    managed_identity = "managed-identity"
+    azure_cli = "azure-cli"
+    device_code = "device-code"
+    browser = "browser"
+
+
+class ShellChoice(str, Enum):
+    """--shell."""
+
+    sh = "sh"
+    powershell = "powershell"
+    github = "github"
+    azure_pipelines = "azure-pipelines"
+    dockerfile = "dockerfile"
+
+
+app = typer.Typer(
+    name="azfeeds",
+    help="Rewrite Azure Artifacts index URLs into UUID form so that uv stops failing with 401.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"azfeeds {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Rewrite Azure Artifacts index URLs into UUID form so that uv stops failing with 401."""
+
+
+# -- shared options ---------------------------------------------------------------------------
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Files or directories (default: the current directory).", show_default=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Say more on stderr.", envvar="AZFEEDS_VERBOSE")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print errors only on stderr.", envvar="AZFEEDS_QUIET")
+]
+DebugOpt = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Log everything and show tracebacks (secrets still hidden).",
+        envvar="AZFEEDS_DEBUG",
+    ),
+]
+
+
+AuthOpt = Annotated[
+    AuthChoice,
+    typer.Option(
+        "--auth",
+        help="Use only this credential source (default: the first that applies, see README).",
+        envvar="AZFEEDS_AUTH",
+    ),
+]
+PatFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pat-file",
+        help="Read a PAT from this file ('-': standard input). Secrets are never arguments.",
+        envvar="AZFEEDS_PAT_FILE",
+        show_default=False,
+    ),
+]
+ApiUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        help="Feeds API base in place of https://feeds.dev.azure.com (proxies, tests).",
+        envvar="AZFEEDS_API_URL",
+        show_default=False,
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=1.0, help="Seconds to wait for each request.", envvar="AZFEEDS_TIMEOUT"
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Network:
+    """Options of commands that talk to Azure DevOps."""
+
+    auth: str = "auto"
+    pat_file: str | None = None
+    api_url: str | None = None
+    timeout: float = 30.0
+
+
+def _table_provider(
+    common: Common, net: Network, explicit_bases: tuple[str, ...] = (), all_views: bool = False
+) -> Callable[[Any], Any]:
+    """The live table provider (imports requests only when called)."""
+
+    def provide(requests: Any) -> Any:
+        from .client import ClientSettings, HttpFeedsApi, new_session
+        from .credentials import AuthSettings, Broker
+        from .resolve import LiveSettings, live_table
+
+        api = HttpFeedsApi(ClientSettings(timeout=net.timeout))
+        broker = Broker(
+            AuthSettings(
+                method=net.auth,
+                pat_file=net.pat_file,
+                interactive=sys.stdin.isatty() and sys.stderr.isatty(),
+            ),
+            prompt=lambda text: _err(text),
+            discover_tenant=api.discover_tenant,
+            session_factory=new_session,
+        )
+        try:
+            return live_table(
+                requests,
+                LiveSettings(
+                    api_url=net.api_url, explicit_bases=explicit_bases, all_views=all_views
+                ),
+                api,
+                broker,
+                progress=lambda name: common.detail(f"fetched the feeds of '{name}'"),
+            )
+        finally:
+            for warning in broker.warnings:
+                common.say(f"warning: {warning}")
+
+    return provide
+
+
+@dataclass(frozen=True)
+class Common:
+    """Output settings shared by every command."""
+
+    command: str
+    json: bool = False
+    verbose: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+    def say(self, message: str) -> None:
+        """A line on stderr, unless --quiet."""
+        if not self.quiet:
+            _err(message)
+
+    def detail(self, message: str) -> None:
+        """A line on stderr with --verbose or --debug."""
+        if (self.verbose or self.debug) and not self.quiet:
+            _err(message)
+
+
+def _out(text: str) -> None:
+    from .secrets import scrub
+
+    sys.stdout.write(scrub(text))
+    sys.stdout.flush()
+
+
+def _err(message: str) -> None:
+    from .secrets import scrub
+
+    sys.stderr.write(scrub(f"azfeeds: {message}") + "\n")
+    sys.stderr.flush()
+
+
+def _guard(common: Common, work: Callable[[], int]) -> NoReturn:
+    """Run a command body: one error line (plus a hint) and the documented exit code."""
+    if common.debug:
+        from .secrets import setup_logging
+
+        setup_logging(logging.DEBUG)
+    elif common.verbose:
+        from .secrets import setup_logging
+
+        setup_logging(logging.INFO)
+    try:
+        code = work()
+    except AzfeedsError as exc:
+        if common.debug:
+            raise
+        _report_error(common, exc.kind, exc.message, exc.hint, int(exc.exit_code))
+        code = int(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted; files were left whole (each one either old or new)")
+        code = int(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        if common.debug:
+            raise
+        _report_error(
+            common,
+            "internal",
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in azfeeds; run again with --debug for the traceback and report it",
+            INTERNAL_ERROR,
+        )
+        code = INTERNAL_ERROR
+    raise typer.Exit(code)
+
+
+def _report_error(common: Common, kind: str, message: str, hint: str | None, code: int) -> None:
+    _err(f"error: {message}")
+    if hint:
+        _err(f"hint: {hint}")
+    if common.json:
+        from .report import envelope
+
+        error = {"type": kind, "message": message, "hint": hint}
+        _out(envelope(common.command, code, None, error=error))
+
+
+# -- rewrite ----------------------------------------------------------------------------------
+
+
+@app.command()
+def rewrite(
+    paths: PathsArg = None,
+    mode: Annotated[
+        ModeChoice,
+        typer.Option(
+            "--mode",
+            help="uuid: UUID-form URLs with the readable name beside them; add: keep name-form "
+            "[[tool.uv.index]] entries and add UUID-form twins; names: back to the readable form.",
+            envvar="AZFEEDS_MODE",
+        ),
+    ] = ModeChoice.uuid,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if anything would change.")
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Write nothing; print a unified diff.")
+    ] = False,
+    map_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="Resolve from a saved map file (see 'azfeeds map --output'); no network.",
+            envvar="AZFEEDS_MAP",
+            dir_okay=False,
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="No network: use --map and the readable names only. With --check and no map, a "
+            "name-form URL counts as a change.",
+            envvar="AZFEEDS_OFFLINE",
+        ),
+    ] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
+    ] = False,
+    no_lock: Annotated[bool, typer.Option("--no-lock", help="Leave uv.lock alone.")] = False,
+    strip_credentials: Annotated[
+        bool,
+        typer.Option("--strip-credentials", help="Remove user:secret@ from Azure URLs."),
+    ] = False,
+    json_out: JsonOpt = False,
+    auth: AuthOpt = AuthChoice.auto,
+    pat_file: PatFileOpt = None,
+    api_url: ApiUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rewrite Azure Artifacts index URLs into UUID form (or back)."""
+    common = Common("rewrite", json_out, verbose, quiet, debug)
+    net = Network(auth.value, pat_file, api_url, timeout)
+
+    def work() -> int:
+        from .engine import RewriteOptions
+        from .engine import rewrite as run_rewrite
+        from .plan import Mode
+
+        options = RewriteOptions(
+            mode=Mode(mode.value),
+            check=check,
+            diff=diff,
+            recursive=recursive,
+            lock=not no_lock,
+            strip_credentials=strip_credentials,
+            offline=offline,
+            map_file=map_file,
+        )
+        provider = None if (map_file or offline) else _table_provider(common, net)
+        result = run_rewrite(paths or [Path(".")], options, provider)
+        return _render_rewrite(common, result, options)
+
+    _guard(common, work)
+
+
+def _render_rewrite(common: Common, result: Any, options: Any) -> int:
+    from .report import envelope, table
+
+    plan = result.plan
+    code = int(ExitCode.CHANGES) if (options.check and plan.would_change) else 0
+    if common.json:
+        doc = {
+            "mode": plan.mode,
+            "check": options.check,
+            "dry_run": options.check or options.diff,
+            "files_scanned": result.scanned,
+            "written": result.written,
+            "changes": [*plan.changes, *plan.unresolved],
+            "skipped": plan.skipped,
+            "variables": plan.variables,
+            "actions": plan.actions,
+        }
+        if options.diff:
+            doc["diff"] = result.diff
+        _out(envelope("rewrite", code, doc, warnings=[*result.warnings, *plan.warnings]))
+        return code
+    if options.diff:
+        _out(result.diff)
+    else:
+        rows = [
+            [c.path.as_posix(), str(c.line), c.old_form, c.new_form]
+            for c in [*plan.changes, *plan.unresolved]
+        ]
+        _out(table(["FILE", "LINE", "OLD", "NEW"], rows))
+        if plan.variables:
+            _out(
+                "\nTwin indexes need credentials of their own (the same values as their originals):\n"
+            )
+            for var in plan.variables:
+                _out(f"  {var.username}  {var.password}    (twin of '{var.twin_of}')\n")
+            _out("Print ready-to-paste snippets with 'azfeeds env'.\n")
+    for warning in [*result.warnings, *plan.warnings]:
+        common.say(f"warning: {warning}")
+    for skip in plan.skipped:
+        common.say(f"skipped {skip.path.as_posix()}:{skip.line} {skip.key}: {skip.reason}")
+    for note in (c for c in plan.changes if c.note):
+        common.detail(f"{note.path.as_posix()}:{note.line}: {note.note}")
+    for action in plan.actions:
+        common.say(f"next: {action}")
+    common.say(_summary(plan, result, options))
+    return code
+
+
+def _summary(plan: Any, result: Any, options: Any) -> str:
+    files = len(plan.changed_files)
+    urls = len(plan.changes) + len(plan.unresolved)
+    scanned = f"{result.scanned} file{'s' if result.scanned != 1 else ''} scanned"
+    if not plan.would_change:
+        return f"nothing to change ({scanned})"
+    what = f"{urls} change{'s' if urls != 1 else ''} in {files or len(plan.unresolved)} file" + (
+        "s" if (files or len(plan.unresolved)) != 1 else ""
+    )
+    if options.check or options.diff:
+        return f"would make {what}; run 'azfeeds rewrite' to apply ({scanned})"
+    return f"made {what} ({scanned})"
+
+
+# -- map --------------------------------------------------------------------------------------
+
+
+@app.command("map")
+def map_command(
+    paths: PathsArg = None,
+    org: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--org",
+            help="An organization name, or an Azure DevOps Server collection URL (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the map file here.", dir_okay=False, show_default=False
+        ),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the map-file document on stdout.")
+    ] = False,
+    views: Annotated[
+        bool, typer.Option("--views", help="Fetch the views of every feed, not only those in use.")
+    ] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Walk subdirectories of PATH.")
+    ] = False,
+    auth: AuthOpt = AuthChoice.auto,
+    pat_file: PatFileOpt = None,
+    api_url: ApiUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the org/project/feed/view table, or save it as a map file."""
+    common = Common("map", False, verbose, quiet, debug)
+    net = Network(auth.value, pat_file, api_url, timeout)
+
+    def work() -> int:
+        from .engine import load_workspace, merge_requests, org_requests
+        from .errors import UsageError
+        from .fsio import write_text
+        from .report import table as render_table
+        from .resolve import org_request_from_option, warn_missing_feeds
+        from .table import dump_map
+
+        given = [org_request_from_option(value) for value in org or []]
+        explicit = tuple(r.url.org_base_url for r in given if not r.url.is_cloud)
+        requests = list(given)
+        if paths or not given:
+            ws = load_workspace(
+                paths or [Path(".")], recursive=recursive, lock=True, pinned=explicit
+            )
+            requests = merge_requests([*given, *org_requests([*ws.sources, *ws.context])])
+        if not requests:
+            raise UsageError(
+                "no organization to map",
+                hint="give --org ORG, or a path whose files hold Azure Artifacts URLs",
+            )
+        feed_table = _table_provider(common, net, explicit, views)(requests)
+        for warning in warn_missing_feeds(feed_table, requests):
+            common.say(f"warning: {warning}")
+        document = dump_map(feed_table)
+        if output is not None:
+            write_text(output, document)
+            common.say(f"wrote {output}")
+        if json_out:
+            _out(document)
+        elif output is None or common.verbose:
+            rows = []
+            for item in feed_table.sorted_orgs():
+                for feed in sorted(item.feeds, key=lambda f: f.name.casefold()):
+                    shown_views = (
+                        ", ".join(v.name for v in feed.views) if feed.views is not None else "-"
+                    )
+                    rows.append(
+                        [
+                            item.name,
+                            feed.project.name if feed.project else "-",
+                            feed.project.id if feed.project else "-",
+                            feed.name,
+                            feed.id,
+                            feed.scope,
+                            shown_views or "(none)",
+                        ]
+                    )
+            headers = ["ORG", "PROJECT", "PROJECT ID", "FEED", "FEED ID", "SCOPE", "VIEWS"]
+            _out(render_table(headers, rows))
+        return 0
+
+    _guard(common, work)
+
+
+# -- entry point --------------------------------------------------------------------------------
+
+
+def _click_exception(exc: Exception) -> tuple[str, int] | None:
+    """Typer's vendored click errors, recognised without importing click."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "ClickException" not in names:
+        return None
+    formatter = getattr(exc, "format_message", None)
+    message = formatter() if callable(formatter) else str(exc)
+    return str(message), int(getattr(exc, "exit_code", 2))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (no sys.exit)."""
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="azfeeds", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        _err("aborted")
+        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        known = _click_exception(exc)
+        if known is None:
+            raise
+        message, code = known
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stdout.write(message + "\n")
+            return int(ExitCode.USAGE)
+        sub = next((a for a in args if not a.startswith("-")), None)
+        where = f"azfeeds {sub} --help" if sub else "azfeeds --help"
+        _err(f"error: {message.strip().splitlines()[0]} (see '{where}')")
+        return code if code else int(ExitCode.USAGE)
+    return int(result) if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
