@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import difflib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,6 +266,9 @@ def _ini_values(text: str) -> dict[str, dict[str, str]]:
     return {s: dict(parser.items(s)) for s in parser.sections()}
 
 
+_TOKEN_RE = re.compile(r"\S+")
+
+
 def _verify_ini(fp: FilePlan, new: str) -> None:
     try:
         before = _ini_values(fp.source.text)
@@ -273,11 +277,10 @@ def _verify_ini(fp: FilePlan, new: str) -> None:
             f"is not a valid pip configuration file: {str(exc).splitlines()[0]}",
             path=fp.source.path,
         ) from None
+    changes = fp.url_changes
     for values in before.values():
         for key, value in values.items():
-            for old, new_url in fp.url_changes.items():
-                value = value.replace(old, new_url)
-            values[key] = value
+            values[key] = _TOKEN_RE.sub(lambda m: changes.get(m.group(0), m.group(0)), value)
     try:
         after = _ini_values(new)
     except configparser.Error:

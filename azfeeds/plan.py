@@ -597,7 +597,7 @@ class Planner:
                     url.redacted,
                     "(UUID form; not resolved offline)",
                     url.readable,
-                    "?",
+                    "(UUID form: not resolved offline)",
                     url.org,
                     "name form: needs 'azfeeds rewrite'",
                 )

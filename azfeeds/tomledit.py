@@ -33,7 +33,7 @@ def parse_checked(text: str, path: Path) -> tomlkit.TOMLDocument:
         return tomlkit.parse(_strip_bom(text))
     except ParseError as exc:
         raise FileError(
-            f"is not valid TOML: {_reason(exc)} (column {exc.col})",
+            f"is not valid TOML: {_reason(exc)}",
             path=path,
             line=exc.line,
             hint="fix the TOML syntax, then run azfeeds again",

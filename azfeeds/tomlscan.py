@@ -141,6 +141,9 @@ class _Scanner:
         self.aot_counts: dict[KeyPath, int] = {}
         self.root = TableInfo((), False, 0, 0, "", 0, 0)
         self.current = self.root
+        self.defined: set[KeyPath] = (
+            set()
+        )  # keys and [tables] defined so far (duplicates are errors)
 
     # -- errors -------------------------------------------------------------------------
 
@@ -375,6 +378,9 @@ class _Scanner:
             path: KeyPath = (*arr, index)
         else:
             path = self.resolve(keys)
+            if path in self.defined:
+                raise self.error(f"table [{'.'.join(keys)}] is defined twice", start)
+            self.defined.add(path)
         line = self.scan.line_of(start)
         end = self.end_of_line(i)
         line_start, _ = self.scan.line_span(line)
@@ -393,11 +399,16 @@ class _Scanner:
             if t[i] == "[":
                 i = self.header(i)
                 continue
+            key_start = i
             keys, i = self.key(i)
             if i >= self.n or t[i] != "=":
                 raise self.error("expected '=' after a key", i)
+            path = (*self.current.path, *keys)
+            if path in self.defined:
+                raise self.error(f"duplicate key '{'.'.join(keys)}'", key_start)
+            self.defined.add(path)
             i = self.skip_ws(i + 1)
-            i = self.value(i, (*self.current.path, *keys))
+            i = self.value(i, path)
             i = self.end_of_line(i)
             self.current.last_stmt_end = i
 
