@@ -21,6 +21,7 @@ from . import __version__
 from .errors import AzfeedsError, ExitCode
 
 INTERNAL_ERROR = 70
+HELP_WIDTH = 100  # fixed, so that --help is the same everywhere (and in the README)
 
 
 class ModeChoice(str, Enum):
@@ -62,7 +63,11 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "terminal_width": HELP_WIDTH,
+        "max_content_width": HELP_WIDTH,
+    },
 )
 
 
@@ -89,7 +94,9 @@ def _root(
 PathsArg = Annotated[
     list[Path] | None,
     typer.Argument(
-        help="Files or directories (default: the current directory).", show_default=False
+        help="Files or directories (default: the current directory).",
+        show_default=False,
+        metavar="PATH",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -124,6 +131,7 @@ PatFileOpt = Annotated[
         help="Read a PAT from this file ('-': standard input). Secrets are never arguments.",
         envvar="AZFEEDS_PAT_FILE",
         show_default=False,
+        metavar="FILE",
     ),
 ]
 ApiUrlOpt = Annotated[
@@ -133,12 +141,17 @@ ApiUrlOpt = Annotated[
         help="Feeds API base in place of https://feeds.dev.azure.com (proxies, tests).",
         envvar="AZFEEDS_API_URL",
         show_default=False,
+        metavar="URL",
     ),
 ]
 TimeoutOpt = Annotated[
     float,
     typer.Option(
-        "--timeout", min=1.0, help="Seconds to wait for each request.", envvar="AZFEEDS_TIMEOUT"
+        "--timeout",
+        min=1.0,
+        help="Seconds to wait for each request.",
+        envvar="AZFEEDS_TIMEOUT",
+        metavar="SECONDS",
     ),
 ]
 
@@ -299,6 +312,7 @@ def rewrite(
             help="Resolve from a saved map file (see 'azfeeds map --output'); no network.",
             envvar="AZFEEDS_MAP",
             dir_okay=False,
+            metavar="FILE",
         ),
     ] = None,
     offline: Annotated[
@@ -427,12 +441,18 @@ def map_command(
             "--org",
             help="An organization name, or an Azure DevOps Server collection URL (repeatable).",
             show_default=False,
+            metavar="ORG",
         ),
     ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Write the map file here.", dir_okay=False, show_default=False
+            "--output",
+            "-o",
+            help="Write the map file here.",
+            dir_okay=False,
+            show_default=False,
+            metavar="FILE",
         ),
     ] = None,
     json_out: Annotated[

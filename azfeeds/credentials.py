@@ -141,7 +141,7 @@ class Broker:
             raise UsageError(f"--auth must be one of {', '.join(AUTH_METHODS)}")
         self.settings = settings
         self.env = dict(os.environ if env is None else env)
-        self.prompt = prompt or (lambda text: sys.stderr.write(text + "\n"))
+        self.prompt: Callable[[str], None] = prompt or _stderr_prompt
         self.discover_tenant = discover_tenant
         self.session_factory = session_factory
         self.warnings: list[str] = []
@@ -514,6 +514,11 @@ class Broker:
             message = f"sending a PAT to {host} over plain http; use https"
             if message not in self.warnings:
                 self.warnings.append(message)
+
+
+def _stderr_prompt(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _read_pat_file(spec: str) -> str:
