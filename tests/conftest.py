@@ -1,0 +1,58 @@
+"""Shared fixtures: an isolated environment for every test, and the emulator factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from emulator_client import emulator_factory  # noqa: F401  (a fixture)
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("AZFEEDS_HYPOTHESIS_PROFILE", "default"))
+
+_ISOLATED_PREFIXES = (
+    "AZFEEDS_",
+    "UV_INDEX_",
+    "AZURE_",
+    "AZURESUBSCRIPTION_",
+    "ACTIONS_ID_TOKEN_",
+    "SYSTEM_",
+    "IDENTITY_",
+    "MSI_",
+    "IMDS_",
+    "UV_",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+_ISOLATED = {"TF_BUILD", "GITHUB_ACTIONS", "NO_COLOR", "FORCE_COLOR"}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """No credential, cache or proxy of the machine leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith(_ISOLATED_PREFIXES) or key in _ISOLATED:
+            monkeypatch.delenv(key, raising=False)
+    cache = tmp_path_factory.mktemp("azfeeds-cache")
+    monkeypatch.setenv("AZFEEDS_CACHE_DIR", str(cache))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    yield
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
