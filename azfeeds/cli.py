@@ -166,6 +166,22 @@ class Network:
     timeout: float = 30.0
 
 
+def _max_wait() -> float:
+    """AZFEEDS_RATE_LIMIT_WAIT: seconds of 429 Retry-After honoured per organization (60)."""
+    import os
+
+    from .errors import UsageError
+
+    raw = os.environ.get("AZFEEDS_RATE_LIMIT_WAIT", "60")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(
+            f"AZFEEDS_RATE_LIMIT_WAIT must be a number of seconds, not '{raw}'"
+        ) from None
+    return max(0.0, value)
+
+
 def _table_provider(
     common: Common, net: Network, explicit_bases: tuple[str, ...] = (), all_views: bool = False
 ) -> Callable[[Any], Any]:
@@ -176,7 +192,7 @@ def _table_provider(
         from .credentials import AuthSettings, Broker
         from .resolve import LiveSettings, live_table
 
-        api = HttpFeedsApi(ClientSettings(timeout=net.timeout))
+        api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
         broker = Broker(
             AuthSettings(
                 method=net.auth,

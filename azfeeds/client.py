@@ -113,6 +113,14 @@ def _looks_like_html(response: requests.Response) -> bool:
     return head.startswith((b"<!doctype html", b"<html"))
 
 
+_SIGNIN_RE = re.compile(rb"(?i)sign[ -]?in|_signin|login\.microsoftonline|vssps\.")
+
+
+def _is_signin_page(response: requests.Response) -> bool:
+    """An HTML answer that is a sign-in page (what Azure DevOps sends for a bad credential)."""
+    return _looks_like_html(response) and _SIGNIN_RE.search(response.content[:8192]) is not None
+
+
 def _wrapped_message(body: bytes) -> str | None:
     try:
         doc = json.loads(body)
@@ -283,9 +291,15 @@ class HttpFeedsApi:
                 "set AZFEEDS_PAT, or UV_INDEX_<NAME>_PASSWORD for one of its indexes, or sign in "
                 "with 'azfeeds login' (see 'Credentials' in the README)"
             )
-        if status in (401, 203) or (status == 200 and _looks_like_html(response)):
+        if status in (401, 203) or (status == 200 and _is_signin_page(response)):
             kind = "a sign-in page" if status != 401 else "HTTP 401"
             return AuthError(f"{what}: authentication failed with {used} ({kind})", hint=checks)
+        if status == 200:
+            ctype = response.headers.get("Content-Type", "unknown type").split(";")[0]
+            return ApiError(
+                f"{what}: the feeds API answered HTTP 200 with {ctype} instead of JSON",
+                hint="check --api-url and any proxy between you and Azure DevOps",
+            )
         if 300 <= status < 400:
             return AuthError(
                 f"{what}: redirected to {_host(response.headers.get('Location', '')) or 'another host'}"
