@@ -182,6 +182,21 @@ def _max_wait() -> float:
     return max(0.0, value)
 
 
+def _auth_settings(net: Network) -> Any:
+    import os
+
+    from .credentials import AuthSettings
+
+    return AuthSettings(
+        method=net.auth,
+        pat_file=net.pat_file,
+        tenant=os.environ.get("AZFEEDS_TENANT") or None,
+        client_id=os.environ.get("AZFEEDS_CLIENT_ID") or None,
+        interactive=sys.stdin.isatty() and sys.stderr.isatty(),
+        cache_policy=os.environ.get("AZFEEDS_TOKEN_CACHE", "auto"),
+    )
+
+
 def _table_provider(
     common: Common, net: Network, explicit_bases: tuple[str, ...] = (), all_views: bool = False
 ) -> Callable[[Any], Any]:
@@ -189,16 +204,12 @@ def _table_provider(
 
     def provide(requests: Any) -> Any:
         from .client import ClientSettings, HttpFeedsApi, new_session
-        from .credentials import AuthSettings, Broker
+        from .credentials import Broker
         from .resolve import LiveSettings, live_table
 
         api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
         broker = Broker(
-            AuthSettings(
-                method=net.auth,
-                pat_file=net.pat_file,
-                interactive=sys.stdin.isatty() and sys.stderr.isatty(),
-            ),
+            _auth_settings(net),
             prompt=lambda text: _err(text),
             discover_tenant=api.discover_tenant,
             session_factory=new_session,
@@ -257,14 +268,14 @@ def _err(message: str) -> None:
 
 def _guard(common: Common, work: Callable[[], int]) -> NoReturn:
     """Run a command body: one error line (plus a hint) and the documented exit code."""
-    if common.debug:
-        from .secrets import setup_logging
+    from .secrets import setup_logging
 
+    if common.debug:
         setup_logging(logging.DEBUG)
     elif common.verbose:
-        from .secrets import setup_logging
-
         setup_logging(logging.INFO)
+    else:
+        setup_logging(logging.ERROR if common.quiet else logging.WARNING)
     try:
         code = work()
     except AzfeedsError as exc:
@@ -542,6 +553,128 @@ def map_command(
                     )
             headers = ["ORG", "PROJECT", "PROJECT ID", "FEED", "FEED ID", "SCOPE", "VIEWS"]
             _out(render_table(headers, rows))
+        return 0
+
+    _guard(common, work)
+
+
+# -- login / logout ---------------------------------------------------------------------------
+
+
+class LoginMethod(str, Enum):
+    """--method."""
+
+    device_code = "device-code"
+    browser = "browser"
+
+
+TenantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant",
+        help="Entra tenant id or domain (default: discovered from --org, else 'organizations').",
+        envvar="AZFEEDS_TENANT",
+        show_default=False,
+        metavar="TENANT",
+    ),
+]
+ClientIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--client-id",
+        help="Public client app id for the sign-in (default: the Azure CLI's app).",
+        envvar="AZFEEDS_CLIENT_ID",
+        show_default=False,
+        metavar="ID",
+    ),
+]
+CachePolicyOpt = Annotated[
+    str,
+    typer.Option(
+        "--token-cache",
+        help="auto: encrypted where the OS allows, else an owner-only file (with a warning); "
+        "encrypted-only: refuse the plain file.",
+        envvar="AZFEEDS_TOKEN_CACHE",
+        metavar="auto|encrypted-only",
+    ),
+]
+
+
+def _entra_config(tenant: str | None, client_id: str | None) -> Any:
+    import os
+
+    from .credentials import entra_config
+
+    return entra_config(os.environ, tenant, client_id)
+
+
+@app.command()
+def login(
+    method: Annotated[
+        LoginMethod, typer.Option("--method", help="How to sign in.")
+    ] = LoginMethod.device_code,
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            help="An organization whose tenant to sign in to (read from its 401 challenge).",
+            show_default=False,
+            metavar="ORG",
+        ),
+    ] = None,
+    tenant: TenantOpt = None,
+    client_id: ClientIdOpt = None,
+    token_cache: CachePolicyOpt = "auto",
+    api_url: ApiUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Sign in to Microsoft Entra ID and keep the token for later runs (Azure DevOps Services)."""
+    common = Common("login", False, verbose, quiet, debug)
+
+    def work() -> int:
+        from . import auth
+        from .errors import UsageError
+
+        if token_cache not in ("auto", "encrypted-only"):
+            raise UsageError("--token-cache must be 'auto' or 'encrypted-only' for login")
+        chosen = tenant
+        if chosen is None and org is not None:
+            from .client import ClientSettings, HttpFeedsApi, feeds_url
+            from .resolve import LiveSettings, org_request_from_option, target_for
+
+            target = target_for(org_request_from_option(org), LiveSettings(api_url=api_url))
+            chosen = HttpFeedsApi(ClientSettings(timeout=timeout)).discover_tenant(
+                feeds_url(target.api_base)
+            )
+            common.detail(f"tenant of '{org}': {chosen or 'not announced'}")
+        store = auth.TokenCacheStore(auth.default_cache_dir(), policy=token_cache)
+        user = auth.login(_entra_config(chosen, client_id), store, method.value, _err)
+        for warning in getattr(store, "warnings", []):
+            common.say(f"warning: {warning}")
+        _out(f"signed in as {user}; token cache: {store.location()}\n")
+        return 0
+
+    _guard(common, work)
+
+
+@app.command()
+def logout(
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Forget the token kept by 'azfeeds login' (deletes the token cache)."""
+    common = Common("logout", False, verbose, quiet, debug)
+
+    def work() -> int:
+        from . import auth
+
+        store = auth.TokenCacheStore(auth.default_cache_dir(), policy="auto")
+        removed = auth.logout(_entra_config(None, None), store)
+        _out("signed out\n" if removed else "nothing to forget: no token was cached\n")
         return 0
 
     _guard(common, work)

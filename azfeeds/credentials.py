@@ -60,6 +60,17 @@ AUTH_METHODS = (
 )
 _AZURE_SERVICE_SUFFIXES = (".dev.azure.com", ".visualstudio.com")
 _AZURE_SERVICE_HOSTS = frozenset({"dev.azure.com"})
+KNOWN_AUTHORITY_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.microsoftonline.de",
+        "login.windows.net",
+        "login.microsoft.com",
+        "login.sts.microsoft.com",
+    }
+)
 _CI_MARKERS = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "BUILD_BUILDID", "GITLAB_CI", "JENKINS_URL")
 
 
@@ -239,6 +250,24 @@ class Broker:
         self._refuse(target, source, "Entra tokens go only to Azure DevOps Services over https")
         return False
 
+    def refreshed(self, credential: Credential) -> Credential | None:
+        """A new token from the same Entra source (after a 401), or None."""
+        if not credential.entra:
+            return None
+        with self._lock:
+            provider = next(
+                (p for p in self._entra.values() if p and p.description == credential.source), None
+            )
+        invalidate = getattr(provider, "invalidate", None)
+        if provider is None or invalidate is None:
+            return None
+        invalidate()
+        token = provider.token()
+        register_secret(token)
+        if token == credential.secret:
+            return None
+        return Credential(provider.description, "bearer", token, entra=True)
+
     def _entra_credential(
         self, target: Target, key: str, build: Callable[[], TokenProvider | None]
     ) -> Credential | None:
@@ -254,17 +283,9 @@ class Broker:
         register_secret(token)
         return Credential(provider.description, "bearer", token, entra=True)
 
-    def _config(
-        self, tenant: str | None, client_id: str | None, target: Target | None = None
-    ) -> Any:
-        from .auth import EntraConfig, normalize_authority_host
-
-        return EntraConfig(
-            tenant=tenant,
-            client_id=client_id,
-            authority_host=normalize_authority_host(self.env.get("AZURE_AUTHORITY_HOST")),
-            session=self.session_factory() if self.session_factory else None,
-        )
+    def _config(self, tenant: str | None, client_id: str | None) -> Any:
+        session = self.session_factory() if self.session_factory else None
+        return entra_config(self.env, tenant, client_id, session)
 
     def _service_principal(self, target: Target) -> Credential | None:
         tenant, client = self.env.get("AZURE_TENANT_ID"), self.env.get("AZURE_CLIENT_ID")
@@ -514,6 +535,23 @@ class Broker:
             message = f"sending a PAT to {host} over plain http; use https"
             if message not in self.warnings:
                 self.warnings.append(message)
+
+
+def entra_config(
+    env: Mapping[str, str], tenant: str | None, client_id: str | None, session: Any = None
+) -> Any:
+    """The EntraConfig for a run: authority from AZURE_AUTHORITY_HOST (imports ``auth``)."""
+    from .auth import EntraConfig, normalize_authority_host
+
+    authority = normalize_authority_host(env.get("AZURE_AUTHORITY_HOST"))
+    return EntraConfig(
+        tenant=tenant,
+        client_id=client_id,
+        authority_host=authority,
+        session=session,
+        # msal validates only hosts it knows; others were chosen by whoever set the variable
+        validate_authority=host_of(authority) in KNOWN_AUTHORITY_HOSTS,
+    )
 
 
 def _stderr_prompt(text: str) -> None:

@@ -129,7 +129,12 @@ def fetch_org(
     except AuthError as exc:
         if credential is None:
             exc.hint = no_credential_hint(target)
-        raise
+            raise
+        fresh = broker.refreshed(credential)  # an Entra token may have been revoked: once more
+        if fresh is None:
+            raise
+        credential = fresh
+        answer = api.get_json(feeds_url(target.api_base), credential, what=what)
     feeds: list[Feed] = []
     for item in _value_list(answer, what):
         feed_id, name = item.get("id"), item.get("name")

@@ -65,10 +65,24 @@ class ScrubFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: int) -> None:
+class _Formatter(logging.Formatter):
+    """``azfeeds: warning: ...`` for warnings; level and logger name for --verbose/--debug."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"azfeeds: {record.levelname.lower()}: {message}"
+        else:
+            text = f"azfeeds: {record.levelname.lower()}: {record.name}: {message}"
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        return text
+
+
+def setup_logging(level: int = logging.WARNING) -> None:
     """Log to stderr at ``level`` through the scrubbing filter (azfeeds and its libraries)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("azfeeds: %(levelname)s: %(name)s: %(message)s"))
+    handler.setFormatter(_Formatter())
     handler.addFilter(ScrubFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -78,4 +92,4 @@ def setup_logging(level: int) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     for name in ("urllib3", "msal", "requests"):
-        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).setLevel(max(level, logging.DEBUG))
