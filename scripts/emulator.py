@@ -16,7 +16,7 @@ percent-decoded first:
   ``POST recreate-feed`` ``{"org", "feed"}``, ``POST create-feed`` ``{"org", "feed": {...}}``,
   ``POST rename-feed`` ``{"org", "feed", "new_name"}``, ``POST rename-project``
   ``{"org", "project", "new_name"}``, ``POST delete-feed`` ``{"org", "feed"}``, ``POST publish``
-  ``{"org", "feed", "package": {...}}``.
+  ``{"org", "feed", "package": {...}}``, ``POST auth`` ``{"org", "anonymous": bool}``.
 
 Usage::
 
@@ -1427,6 +1427,7 @@ class Emulator:
             "rename-project": self.control_rename_project,
             "delete-feed": self.control_delete_feed,
             "publish": self.control_publish,
+            "auth": self.control_auth,
         }
         handler = handlers.get(action)
         if handler is None:
@@ -1490,6 +1491,11 @@ class Emulator:
             raise ConfigError(f"feed id {feed.id} was already used")
         org.feeds.append(feed)
         return self.feed_json(org, feed)
+
+    def control_auth(self, payload: dict[str, Any]) -> Any:
+        org = self.require_org(payload.get("org"))
+        org.anonymous = _bool(payload, "anonymous", "payload")
+        return {"org": org.name, "anonymous": org.anonymous}
 
     def control_rename_feed(self, payload: dict[str, Any]) -> Any:
         org = self.require_org(payload.get("org"))

@@ -333,6 +333,11 @@ class Emulator:
         )
         return result
 
+    def set_anonymous(self, org: str, anonymous: bool) -> dict[str, Any]:
+        """Let an organization answer without credentials (or require them again)."""
+        result: dict[str, Any] = self._control("POST", "auth", {"org": org, "anonymous": anonymous})
+        return result
+
     def rename_feed(self, org: str, feed: str, new_name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._control(
             "POST", "rename-feed", {"org": org, "feed": feed, "new_name": new_name}
