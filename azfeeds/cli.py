@@ -428,7 +428,9 @@ def _render_rewrite(common: Common, result: Any, options: Any) -> int:
                 "\nTwin indexes need credentials of their own (the same values as their originals):\n"
             )
             for var in plan.variables:
-                _out(f"  {var.username}  {var.password}    (twin of '{var.twin_of}')\n")
+                _out(
+                    f"  {var.username_variable}  {var.password_variable}    (twin of '{var.twin_of}')\n"
+                )
             _out("Print ready-to-paste snippets with 'azfeeds env'.\n")
     for warning in [*result.warnings, *plan.warnings]:
         common.say(f"warning: {warning}")
@@ -553,6 +555,179 @@ def map_command(
                     )
             headers = ["ORG", "PROJECT", "PROJECT ID", "FEED", "FEED ID", "SCOPE", "VIEWS"]
             _out(render_table(headers, rows))
+        return 0
+
+    _guard(common, work)
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    paths: PathsArg = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
+    ] = False,
+    map_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="Take names and UUIDs from a map file instead of the feeds API.",
+            envvar="AZFEEDS_MAP",
+            dir_okay=False,
+            metavar="FILE",
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="No network: skip the feeds API and the index probes.",
+            envvar="AZFEEDS_OFFLINE",
+        ),
+    ] = False,
+    json_out: JsonOpt = False,
+    auth: AuthOpt = AuthChoice.auto,
+    pat_file: PatFileOpt = None,
+    api_url: ApiUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Explain why uv will get 401s with this setup, and the command that fixes each problem."""
+    common = Common("doctor", json_out, verbose, quiet, debug)
+    net = Network(auth.value, pat_file, api_url, timeout)
+
+    def work() -> int:
+        import os
+
+        from .doctor import diagnose
+
+        provider = None if (offline or map_file) else _partial_provider(common, net)
+        probe = None if offline else _prober(net)
+        report = diagnose(
+            paths or [Path(".")],
+            recursive=recursive,
+            env=os.environ,
+            map_file=map_file,
+            provider=provider,
+            probe=probe,
+        )
+        return _render_doctor(common, report)
+
+    _guard(common, work)
+
+
+def _partial_provider(common: Common, net: Network) -> Callable[[Any], Any]:
+    def provide(requests: Any) -> Any:
+        from .client import ClientSettings, HttpFeedsApi, new_session
+        from .credentials import Broker
+        from .resolve import LiveSettings, partial_table
+
+        api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
+        broker = Broker(
+            _auth_settings(net),
+            prompt=lambda text: _err(text),
+            discover_tenant=api.discover_tenant,
+            session_factory=new_session,
+        )
+        try:
+            return partial_table(requests, LiveSettings(api_url=net.api_url), api, broker)
+        finally:
+            for warning in broker.warnings:
+                common.detail(f"warning: {warning}")
+
+    return provide
+
+
+def _prober(net: Network) -> Callable[[str, str | None], tuple[int | None, float, str]]:
+    def probe(url: str, password: str | None) -> tuple[int | None, float, str]:
+        from .client import ClientSettings, Credential, HttpFeedsApi
+
+        api = HttpFeedsApi(ClientSettings(timeout=net.timeout))
+        credential = Credential("UV_INDEX", "basic", password) if password else None
+        return api.probe(url, credential)
+
+    return probe
+
+
+def _render_doctor(common: Common, report: Any) -> int:
+    from .report import doctor_result, doctor_text, envelope
+
+    code = int(ExitCode.CHANGES) if report.problems else 0
+    if common.json:
+        _out(envelope("doctor", code, doctor_result(report), warnings=report.warnings))
+        return code
+    _out(doctor_text(report))
+    for warning in report.warnings:
+        common.say(f"warning: {warning}")
+    count = len(report.indexes)
+    summary = f"{count} Azure index{'es' if count != 1 else ''}, "
+    summary += f"{report.problems} problem{'s' if report.problems != 1 else ''}"
+    common.say(summary)
+    return code
+
+
+# -- env --------------------------------------------------------------------------------------
+
+
+@app.command("env")
+def env_command(
+    paths: PathsArg = None,
+    shell: Annotated[
+        ShellChoice, typer.Option("--shell", help="Which shell or CI system to write for.")
+    ] = ShellChoice.sh,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
+    ] = False,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the UV_INDEX_* variables each index needs, as a snippet (names, never values)."""
+    common = Common("env", json_out, verbose, quiet, debug)
+
+    def work() -> int:
+        import os
+
+        from .engine import load_workspace
+        from .inspect import collect
+        from .plan import table_from_annotations
+        from .report import envelope
+        from .snippets import needs, render
+        from .sources import FileKind
+
+        ws = load_workspace(paths or [Path(".")], recursive=recursive, lock=False)
+        configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
+        items = needs(collect(configs, table_from_annotations(configs)))
+        if common.json:
+            result = {
+                "shell": shell.value,
+                "variables": [
+                    {
+                        "index": n.index,
+                        "organization": n.organization,
+                        "username_variable": n.username_variable,
+                        "password_variable": n.password_variable,
+                        "secret": n.secret,
+                        "twin_of": n.twin_of,
+                    }
+                    for n in items
+                ],
+                "snippet": render(items, shell.value, os.environ) if items else "",
+            }
+            _out(envelope("env", 0, result))
+            return 0
+        if not items:
+            common.say(
+                "no named Azure index in uv configuration: uv reads UV_INDEX_<NAME>_* only for "
+                "[[tool.uv.index]] entries with a name"
+            )
+            return 0
+        _out(render(items, shell.value, os.environ))
         return 0
 
     _guard(common, work)

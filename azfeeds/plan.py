@@ -93,8 +93,8 @@ class TwinVariables:
 
     index: str
     twin_of: str
-    username: str
-    password: str
+    username_variable: str
+    password_variable: str
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .secrets import scrub
+
+if TYPE_CHECKING:
+    from .doctor import DoctorReport
+    from .inspect import Index
 
 JSON_SCHEMA_VERSION = 1
 
@@ -77,3 +81,60 @@ def envelope(
         "error": _plain(error) if error is not None else None,
     }
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+
+def _index_doc(index: Index) -> dict[str, Any]:
+    return {
+        "path": index.site.path,
+        "line": index.site.line,
+        "key": index.site.key,
+        "index": index.site.index_name,
+        "url": index.url.redacted,
+        "organization": index.url.org,
+        "project": index.names.project,
+        "feed": index.names.feed,
+        "view": index.names.view,
+        "form": index.form,
+        "twin_of": index.twin_of,
+        "checks": index.checks,
+        "problems": index.problems,
+        "fixes": index.fixes,
+        "notes": index.notes,
+    }
+
+
+def doctor_result(report: DoctorReport) -> dict[str, Any]:
+    """The ``result`` of ``doctor --json``."""
+    return {
+        "indexes": [_index_doc(i) for i in report.indexes],
+        "problems": report.problems,
+        "files_scanned": report.scanned,
+    }
+
+
+def _index_text(index: Index) -> str:
+    source = f" ({index.names.source})" if index.form != "name" else ""
+    twin = f" (twin of '{index.twin_of}')" if index.twin_of else ""
+    lines = [
+        f"{index.site.path.as_posix()}:{index.site.line}  {index.site.key} {index.label}",
+        f"  organization  {index.url.org}",
+        f"  feed          {index.names}{source}",
+        f"  URL form      {index.form}{twin}",
+    ]
+    lines.extend(f"  {name:<13} {value}" for name, value in index.checks.items())
+    lines.extend(f"  note          {note}" for note in index.notes)
+    lines.extend(f"  PROBLEM       {problem}" for problem in index.problems)
+    lines.extend(f"  fix           {fix}" for fix in index.fixes)
+    if not index.problems:
+        lines.append("  verdict       ok")
+    return "\n".join(lines) + "\n"
+
+
+def doctor_text(report: DoctorReport) -> str:
+    """The human report of ``doctor``."""
+    if not report.indexes:
+        return "No Azure Artifacts index found.\n"
+    return scrub("\n".join(_index_text(i) for i in report.indexes))

@@ -160,19 +160,15 @@ def fetch_org(
     return Organization(target.name, base, tuple(complete))
 
 
-def live_table(
+def fetch_all(
     requests: Sequence[OrgRequest],
     settings: LiveSettings,
     api: FeedsApi,
     broker: Broker,
     progress: Callable[[str], None] | None = None,
-) -> FeedTable:
-    """Fetch every organization concurrently. Any failure stops the run (nothing is written)."""
-    table = FeedTable()
-    if not requests:
-        return table
+) -> list[tuple[OrgRequest, Organization | AzfeedsError]]:
+    """Fetch every organization concurrently; each result is an Organization or its error."""
     targets = [target_for(r, settings) for r in requests]
-    results: list[Organization | AzfeedsError] = []
 
     def one(pair: tuple[Target, OrgRequest]) -> Organization | AzfeedsError:
         target, request = pair
@@ -184,23 +180,53 @@ def live_table(
             progress(target.name)
         return org
 
-    workers = min(MAX_WORKERS, len(targets))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azfeeds-org")
+    if not targets:
+        return []
+    pool = ThreadPoolExecutor(
+        max_workers=min(MAX_WORKERS, len(targets)), thread_name_prefix="azfeeds-org"
+    )
     try:
         results = list(pool.map(one, zip(targets, requests, strict=True)))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    errors = [r for r in results if isinstance(r, AzfeedsError)]
+    return list(zip(requests, results, strict=True))
+
+
+def live_table(
+    requests: Sequence[OrgRequest],
+    settings: LiveSettings,
+    api: FeedsApi,
+    broker: Broker,
+    progress: Callable[[str], None] | None = None,
+) -> FeedTable:
+    """Fetch every organization concurrently. Any failure stops the run (nothing is written)."""
+    table = FeedTable()
+    results = fetch_all(requests, settings, api, broker, progress)
+    errors = [r for _, r in results if isinstance(r, AzfeedsError)]
     if errors:
         first = errors[0]
         if len(errors) > 1:
             extra = f"{len(errors) - 1} more organization(s) failed too"
             first.hint = f"{first.hint}; {extra}" if first.hint else extra
         raise first
-    for org in results:
+    for _, org in results:
         assert isinstance(org, Organization)
         table.add(org)
     return table
+
+
+def partial_table(
+    requests: Sequence[OrgRequest], settings: LiveSettings, api: FeedsApi, broker: Broker
+) -> tuple[FeedTable, dict[str, str]]:
+    """Like live_table, but failures are returned per organization (for `doctor`)."""
+    table = FeedTable()
+    failures: dict[str, str] = {}
+    for request, result in fetch_all(requests, settings, api, broker):
+        if isinstance(result, AzfeedsError):
+            failures[str(request.key)] = result.message
+        else:
+            table.add(result)
+    return table, failures
 
 
 def warn_missing_feeds(table: FeedTable, requests: Sequence[OrgRequest]) -> list[str]:

@@ -19,8 +19,8 @@ _known: set[str] = set()
 _AUTH_RE = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9+/=._\-~]{8,}")
 _JWT_RE = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 _FIELD_RE = re.compile(
-    r"(?i)(\"?(?:access_?token|refresh_?token|client_?secret|password|assertion|oidcToken|value)\"?"
-    r"\s*[:=]\s*\"?)([^\"\s,}&]{8,})"
+    r'(?i)("(?:access_?token|refresh_?token|id_?token|client_?secret|password|client_?assertion'
+    r'|oidcToken|accessToken)"\s*:\s*")([^"]{8,})(")'
 )
 MASK = "***"
 
@@ -46,7 +46,7 @@ def scrub(text: str) -> str:
             text = text.replace(secret, MASK)
     text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _JWT_RE.sub(MASK, text)
-    text = _FIELD_RE.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _FIELD_RE.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
     return redact_text(text)
 
 

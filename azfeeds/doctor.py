@@ -1,0 +1,77 @@
+"""``azfeeds doctor``: explain why a uv setup will get 401s, and the command that fixes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engine import OrgRequest, load_workspace, org_requests
+from .inspect import (
+    Index,
+    Probe,
+    check_credentials_in_urls,
+    check_hosts,
+    check_lock,
+    check_probes,
+    check_table,
+    check_variables,
+    collect,
+)
+from .plan import table_from_annotations
+from .sources import FileKind
+from .table import FeedTable, load_map
+
+PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
+
+
+@dataclass
+class DoctorReport:
+    """Every Azure index with its checks, problems and fixes."""
+
+    indexes: list[Index]
+    scanned: int
+    warnings: list[str]
+
+    @property
+    def problems(self) -> int:
+        """How many problems were found."""
+        return sum(len(i.problems) for i in self.indexes)
+
+
+def diagnose(
+    paths: Sequence[Path],
+    *,
+    recursive: bool,
+    env: Mapping[str, str],
+    map_file: Path | None = None,
+    provider: PartialProvider | None = None,
+    probe: Probe | None = None,
+) -> DoctorReport:
+    """Run every check. Without a provider and a probe (--offline), only the local ones."""
+    map_table = load_map(map_file) if map_file is not None else None
+    pinned = map_table.pinned_bases() if map_table else ()
+    ws = load_workspace(paths, recursive=recursive, lock=True, pinned=pinned)
+    everything = [*ws.sources, *ws.context]
+    configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
+    locks = [s for s in ws.sources if s.kind is FileKind.UV_LOCK]
+    failures: dict[str, str] = {}
+    if map_table is not None:
+        table = map_table.merged_with(table_from_annotations(everything))
+    elif provider is not None:
+        table, failures = provider(org_requests(everything))
+        table = table.merged_with(table_from_annotations(everything))
+    else:
+        table = table_from_annotations(everything)
+    indexes = collect(configs, table)
+    check_variables(indexes, env)
+    check_hosts(indexes, env)
+    check_lock(indexes, locks, table)
+    check_credentials_in_urls(indexes)
+    if provider is not None or map_table is not None:
+        check_table(indexes, table, failures)
+    if probe is not None:
+        check_probes(indexes, env, probe)
+    for index in indexes:
+        index.fixes[:] = list(dict.fromkeys(index.fixes))
+    return DoctorReport(indexes, ws.scanned, ws.warnings)

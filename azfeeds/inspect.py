@@ -1,0 +1,347 @@
+"""What a project's Azure indexes look like to uv: the shared model of ``doctor`` and ``env``.
+
+Pure functions over scanned files; probes and the feeds API are passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plan import env_name
+from .sources import TWIN_MARKER, FileKind, Role, Site, SourceFile
+from .table import FeedTable
+from .urls import AzureUrl, decode_segment, is_uuid
+
+UV_ROLES = (Role.UV_INDEX, Role.UV_INDEX_URL)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Readable names of an index, where they are known."""
+
+    project: str | None
+    feed: str | None
+    view: str | None
+    source: str  # "url", "readable name", "feed table" or "unknown"
+
+    def __str__(self) -> str:
+        if self.feed is None:
+            return "?"
+        text = self.feed if self.project is None else f"{self.project}/{self.feed}"
+        return f"{text}@{self.view}" if self.view else text
+
+
+@dataclass
+class Index:
+    """One Azure index URL of the configuration, with what azfeeds knows about it."""
+
+    site: Site
+    url: AzureUrl
+    names: Names
+    twin_of: str | None = None
+    checks: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def form(self) -> str:
+        """``uuid``, ``name`` or ``mixed``."""
+        if self.url.is_uuid_form:
+            return "uuid"
+        return "mixed" if any(is_uuid(s) for s in self.url.segments) else "name"
+
+    @property
+    def is_uv(self) -> bool:
+        """An index uv reads (pyproject.toml [tool.uv...] or uv.toml)."""
+        return self.site.kind.is_uv_config and self.site.role in UV_ROLES
+
+    @property
+    def variables(self) -> tuple[str, str] | None:
+        """The UV_INDEX_* credential variables of a named uv index."""
+        if self.site.role is not Role.UV_INDEX or not self.site.index_name:
+            return None
+        env = env_name(self.site.index_name)
+        return f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD"
+
+    @property
+    def label(self) -> str:
+        """How the index is named in reports."""
+        if self.site.index_name:
+            return f'"{self.site.index_name}"'
+        return self.site.key
+
+
+def _names(source: SourceFile, site: Site, url: AzureUrl, table: FeedTable | None) -> Names:
+    if not url.is_uuid_form:
+        return Names(url.project_name, url.feed_name, url.view_name, "url")
+    ann = source.annotations.get(site.line)
+    if ann is not None:
+        uuid_sites = [
+            s for s in source.sites if s.line == site.line and s.azure and s.azure.is_uuid_form
+        ]
+        if len(uuid_sites) == len(ann.entries) and site in uuid_sites:
+            entry = ann.entries[uuid_sites.index(site)]
+            if entry is not None:
+                return Names(
+                    decode_segment(entry.project) if entry.project else None,
+                    decode_segment(entry.feed),
+                    decode_segment(entry.view) if entry.view else None,
+                    "readable name",
+                )
+    org = table.for_url(url) if table is not None else None
+    feed = org.feed_by_id(url.feed) if org is not None else None
+    if feed is not None:
+        view = feed.find_view(url.view) if url.view else None
+        return Names(
+            feed.project.name if feed.project else None,
+            feed.name,
+            view.name if view else None,
+            "feed table",
+        )
+    return Names(None, None, None, "unknown")
+
+
+def _twin_of(source: SourceFile, site: Site) -> str | None:
+    if site.entry is None or source.toml is None:
+        return None
+    for table in source.toml.tables:
+        if table.path == site.entry:
+            span = source.toml.comments.get(table.header_line)
+            if span is not None:
+                comment = source.text[span[0] : span[1]]
+                marker = comment.find(TWIN_MARKER)
+                if marker >= 0:
+                    return comment[marker + len(TWIN_MARKER) :].strip().strip('"') or "?"
+    return None
+
+
+def collect(sources: Sequence[SourceFile], table: FeedTable | None = None) -> list[Index]:
+    """Every Azure index URL of the configuration files (uv.lock excluded)."""
+    out: list[Index] = []
+    for source in sources:
+        if source.kind is FileKind.UV_LOCK:
+            continue
+        for site in source.sites:
+            if site.azure is None:
+                continue
+            out.append(
+                Index(
+                    site,
+                    site.azure,
+                    _names(source, site, site.azure, table),
+                    _twin_of(source, site),
+                )
+            )
+    return out
+
+
+def _identity_key(index: Index) -> tuple[str, str] | None:
+    """(org, readable names) to pair an index with its twin or lock string, casefolded."""
+    if index.names.feed is None:
+        return None
+    return str(index.url.org_key), str(index.names).casefold()
+
+
+def check_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
+    """Are the UV_INDEX_* variables of every named uv index set (names only, never values)?"""
+    for index in indexes:
+        names = index.variables
+        if names is None:
+            if index.is_uv:
+                index.checks["variables"] = (
+                    "none (an index-url has no name; uv reads netrc or keyring)"
+                )
+            continue
+        states = [f"{n} {'set' if env.get(n) else 'missing'}" for n in names]
+        index.checks["variables"] = ", ".join(states)
+        missing = [n for n in names if not env.get(n)]
+        if missing:
+            index.problems.append(f"{' and '.join(missing)} not set: uv sends no credential")
+            index.fixes.append("azfeeds env  # prints the variables to set, as snippets")
+
+
+def check_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
+    """The 401 risk: several organizations (or PATs) on one host, with name-form URLs."""
+    uv = [i for i in indexes if i.is_uv]
+    by_host: dict[str, list[Index]] = defaultdict(list)
+    for index in uv:
+        by_host[index.url.hostport.rsplit("@", 1)[-1].lower()].append(index)
+    covered = {
+        _identity_key(i)
+        for i in uv
+        if i.form == "uuid" and (i.variables is None or all(env.get(v) for v in i.variables))
+    }
+    for host, group in by_host.items():
+        orgs = sorted({i.url.org for i in group}, key=str.casefold)
+        passwords = {
+            env.get(i.variables[1]) for i in group if i.variables and env.get(i.variables[1])
+        }
+        shared = len({i.url.org_key for i in group}) > 1 or len(passwords) > 1
+        for index in group:
+            if len(orgs) > 1:
+                index.checks["host"] = (
+                    f"{host} shared by {len(orgs)} organizations ({', '.join(orgs)})"
+                )
+            elif len(passwords) > 1:
+                index.checks["host"] = f"{host}: one organization, {len(passwords)} different PATs"
+            else:
+                index.checks["host"] = f"{host}: one organization"
+            if index.form == "uuid":
+                continue
+            if _identity_key(index) in covered:
+                index.notes.append("a UUID-form twin carries the downloads (add mode)")
+                continue
+            fix = f"azfeeds rewrite {index.site.path.as_posix()}"
+            if shared:
+                index.problems.append(
+                    "401 risk: file downloads use UUID-form URLs that match no name-form index, so "
+                    "uv falls back to one credential per host, which fails for the other "
+                    "organization"
+                )
+                index.fixes.append(fix)
+            else:
+                index.notes.append(
+                    f"works, but every file download costs an extra 401 round trip ({fix} removes it)"
+                )
+
+
+def check_lock(indexes: Sequence[Index], locks: Sequence[SourceFile], table: FeedTable) -> None:
+    """Does uv.lock name each uv index exactly as the configuration writes it?"""
+    by_dir = {lock.path.parent: lock for lock in locks}
+    for index in indexes:
+        if not index.is_uv:
+            continue
+        lock = _lock_for(index.site.path, by_dir)
+        if lock is None:
+            index.checks["uv.lock"] = "no uv.lock"
+            continue
+        if index.twin_of is not None:
+            index.checks["uv.lock"] = f"twin of '{index.twin_of}' (uv.lock names the original)"
+            continue
+        strings = [s.azure for s in lock.sites if s.azure is not None]
+        if any(str(u) == index.site.url for u in strings):
+            index.checks["uv.lock"] = "agrees"
+            continue
+        mine = _feed_id(table, index.url) or ""
+        same = [
+            u
+            for u in strings
+            if u.org_key == index.url.org_key
+            and ((mine and _feed_id(table, u) == mine) or _same_names(index, u))
+        ]
+        if same:
+            index.checks["uv.lock"] = f"disagrees: it has {same[0].redacted}"
+            index.problems.append(
+                "uv.lock names this index in another form: 'uv sync --locked' fails"
+            )
+            index.fixes.append(f"azfeeds rewrite {index.site.path.as_posix()}  # or: uv lock")
+            continue
+        org = table.for_url(index.url)
+        stale = [
+            u
+            for u in strings
+            if org is not None
+            and org.complete
+            and u.org_key == index.url.org_key
+            and _feed_id(table, u) is None
+        ]
+        if stale:
+            index.checks["uv.lock"] = f"pins a feed that no longer exists: {stale[0].redacted}"
+            index.problems.append("uv.lock pins files of a deleted or recreated feed")
+            index.fixes.append("uv lock  # re-resolves the packages of that feed")
+        else:
+            index.checks["uv.lock"] = "not used by uv.lock"
+
+
+def _feed_id(table: FeedTable, url: AzureUrl) -> str | None:
+    org = table.for_url(url)
+    feed = org.find_feed(url.feed_name) if org is not None else None
+    return feed.id if feed is not None else None
+
+
+def _same_names(index: Index, other: AzureUrl) -> bool:
+    if other.is_uuid_form or index.names.feed is None:
+        return False
+    return other.feed_name.casefold() == index.names.feed.casefold()
+
+
+def _lock_for(path: Path, by_dir: Mapping[Path, SourceFile]) -> SourceFile | None:
+    directory = path.parent
+    while True:
+        if directory in by_dir:
+            return by_dir[directory]
+        parent = directory.parent
+        if parent == directory or not str(directory) or str(directory) == ".":
+            return by_dir.get(Path("."))
+        directory = parent
+
+
+def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[str, str]) -> None:
+    """UUIDs that exist nowhere, and organizations whose feeds API failed."""
+    for index in indexes:
+        failure = failures.get(str(index.url.org_key))
+        if failure is not None:
+            index.checks["feeds API"] = failure
+            index.problems.append(f"feeds API: {failure}")
+            continue
+        org = table.for_url(index.url)
+        if org is None or not org.complete:
+            continue
+        feed = org.find_feed(index.url.feed_name)
+        if feed is None:
+            index.checks["feeds API"] = "feed not found"
+            index.problems.append("the feed does not exist (deleted, recreated or renamed?)")
+            index.fixes.append(f"azfeeds rewrite {index.site.path.as_posix()}")
+        else:
+            index.checks["feeds API"] = f"feed {feed.name} ({feed.id})"
+
+
+Probe = Callable[[str, str | None], tuple[int | None, float, str]]
+
+
+def check_probes(indexes: Sequence[Index], env: Mapping[str, str], probe: Probe) -> None:
+    """GET each index page with the credential uv would send; status and latency."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(index: Index) -> tuple[int | None, float, str]:
+        password = env.get(index.variables[1]) if index.variables else None
+        return probe(str(index.url), password)
+
+    workers = max(1, min(16, len(indexes)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azfeeds-probe") as pool:
+        results = list(pool.map(one, indexes))
+    for index, (status, ms, problem) in zip(indexes, results, strict=True):
+        if status is None:
+            index.checks["probe"] = f"unreachable: {problem}"
+            index.problems.append(f"the index is unreachable: {problem}")
+            continue
+        index.checks["probe"] = f"HTTP {status} in {ms:.0f} ms"
+        if status in (401, 403, 203):
+            var = index.variables[1] if index.variables else "the credential"
+            index.problems.append(f"the index answered HTTP {status}: {var} is missing or rejected")
+            index.fixes.append(f"check {var}: a PAT with Packaging (Read) that has not expired")
+        elif status == 404:
+            index.problems.append(
+                "the index answered HTTP 404: no such feed (recreated or renamed?)"
+            )
+            index.fixes.append(f"azfeeds rewrite {index.site.path.as_posix()}")
+        elif status >= 400:
+            index.problems.append(f"the index answered HTTP {status}")
+
+
+def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
+    """User and secret written into an URL."""
+    for index in indexes:
+        if index.url.has_secret:
+            index.problems.append("the URL carries credentials: uv fails with them, and they leak")
+            index.fixes.append(f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}")
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment (a seam for tests)."""
+    return os.environ
