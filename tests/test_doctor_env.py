@@ -1,0 +1,193 @@
+"""azfeeds doctor and azfeeds env, offline (the live doctor is in test_e2e)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import run_cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MAP = FIXTURES / "map.json"
+
+TWO_ORGS = """\
+[project]
+name = "x"
+version = "0.1.0"
+
+[[tool.uv.index]]
+name = "orga-feedx"
+url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+explicit = true
+
+[[tool.uv.index]]
+name = "orgb"
+url = "https://pkgs.dev.azure.com/orgB/Project%20Y/_packaging/feedy/pypi/simple/"
+explicit = true
+"""
+
+
+@pytest.fixture
+def two_orgs(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(TWO_ORGS)
+    return tmp_path
+
+
+def doctor(cwd: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    result = run_cli(["doctor", "--offline", "--json", *args], cwd=cwd)
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == result.code
+    return doc
+
+
+def test_doctor_two_orgs_in_name_form_is_a_401_risk(
+    two_orgs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ORGA_FEEDX", "ORGB"):
+        monkeypatch.setenv(f"UV_INDEX_{name}_USERNAME", "u")
+        monkeypatch.setenv(f"UV_INDEX_{name}_PASSWORD", f"canary-{name}")
+    doc = doctor(two_orgs)
+    assert doc["exit_code"] == 1
+    first = doc["result"]["indexes"][0]
+    assert first["form"] == "name" and first["organization"] == "orgA"
+    assert first["checks"]["host"] == "pkgs.dev.azure.com shared by 2 organizations (orgA, orgB)"
+    assert (
+        first["checks"]["variables"]
+        == "UV_INDEX_ORGA_FEEDX_USERNAME set, UV_INDEX_ORGA_FEEDX_PASSWORD set"
+    )
+    assert any(p.startswith("401 risk") for p in first["problems"])
+    assert first["fixes"] == ["azfeeds rewrite pyproject.toml"]
+    assert "canary-" not in json.dumps(doc)
+    assert run_cli(["rewrite", "--map", str(MAP)], cwd=two_orgs).code == 0
+    after = doctor(two_orgs)
+    assert after["exit_code"] == 0, after
+    assert after["result"]["indexes"][0]["feed"] == "feedx"
+    assert after["result"]["indexes"][0]["project"] == "ProjectX"
+
+
+def test_doctor_one_org_is_only_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "uv.toml").write_text(
+        '[[index]]\nname = "a"\nurl = "https://pkgs.dev.azure.com/orgA/_packaging/shared/pypi/simple/"\n'
+    )
+    monkeypatch.setenv("UV_INDEX_A_USERNAME", "u")
+    monkeypatch.setenv("UV_INDEX_A_PASSWORD", "p")
+    doc = doctor(tmp_path)
+    assert doc["exit_code"] == 0
+    assert "extra 401 round trip" in doc["result"]["indexes"][0]["notes"][0]
+
+
+def test_doctor_missing_variables_and_credentials_in_url(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\nurl = "https://u:canary-in-url@pkgs.dev.azure.com/orgA/_packaging/shared/pypi/simple/"\n'
+    )
+    result = run_cli(["doctor", "--offline"], cwd=tmp_path)
+    assert result.code == 1
+    assert "UV_INDEX_A_USERNAME and UV_INDEX_A_PASSWORD not set" in result.stdout
+    assert "fix           azfeeds rewrite --strip-credentials pyproject.toml" in result.stdout
+    assert "canary-in-url" not in result.output
+
+
+def test_doctor_sees_a_lock_that_disagrees(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "rewrite" / "lock" / "before", tmp_path / "p")
+    project = tmp_path / "p"
+    assert run_cli(["rewrite", "--no-lock", "--map", str(MAP)], cwd=project).code == 0
+    doc = doctor(project, "--map", str(MAP))
+    index = doc["result"]["indexes"][0]
+    assert index["checks"]["uv.lock"].startswith("disagrees")
+    assert any("uv.lock names this index in another form" in p for p in index["problems"])
+    assert run_cli(["rewrite", "--map", str(MAP)], cwd=project).code == 0
+    assert (
+        doctor(project, "--map", str(MAP))["result"]["indexes"][0]["checks"]["uv.lock"] == "agrees"
+    )
+
+
+def test_doctor_json_contract(two_orgs: Path) -> None:
+    doc = doctor(two_orgs)
+    assert set(doc) == {
+        "schema_version",
+        "azfeeds_version",
+        "command",
+        "status",
+        "exit_code",
+        "result",
+        "warnings",
+        "error",
+    }
+    assert set(doc["result"]) == {"indexes", "problems", "files_scanned"}
+    assert set(doc["result"]["indexes"][0]) == {
+        "path",
+        "line",
+        "key",
+        "index",
+        "url",
+        "organization",
+        "project",
+        "feed",
+        "view",
+        "form",
+        "twin_of",
+        "checks",
+        "problems",
+        "fixes",
+        "notes",
+    }
+
+
+SNIPPETS = {
+    "sh": [
+        "export UV_INDEX_ORGA_FEEDX_USERNAME=azfeeds",
+        "export UV_INDEX_ORGB_PASSWORD='<PAT for orgB>'",
+    ],
+    "powershell": [
+        '$env:UV_INDEX_ORGA_FEEDX_USERNAME = "azfeeds"',
+        '$env:UV_INDEX_ORGB_PASSWORD = "<PAT for orgB>"',
+    ],
+    "github": ["env:", "  UV_INDEX_ORGB_PASSWORD: ${{ secrets.AZDO_ORGB_PAT }}"],
+    "azure-pipelines": [
+        "    UV_INDEX_ORGA_FEEDX_PASSWORD: $(System.AccessToken)",
+        "    UV_INDEX_ORGB_PASSWORD: $(AZDO_ORGB_PAT)  # orgB: another organization, a secret variable",
+    ],
+    "dockerfile": [
+        "RUN --mount=type=secret,id=azdo_orga_pat \\",
+        '    UV_INDEX_ORGB_PASSWORD="$(cat /run/secrets/azdo_orgb_pat)" \\',
+        "    uv sync --locked",
+    ],
+}
+
+
+@pytest.mark.parametrize("shell", sorted(SNIPPETS))
+def test_env_snippets(two_orgs: Path, shell: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UV_INDEX_ORGB_PASSWORD", "canary-value-never-printed")
+    result = run_cli(["env", "--shell", shell], cwd=two_orgs)
+    assert result.code == 0
+    for line in SNIPPETS[shell]:
+        assert line in result.stdout.splitlines(), (shell, result.stdout)
+    assert "canary-value-never-printed" not in result.output
+
+
+def test_env_twins_share_the_original_credential(two_orgs: Path) -> None:
+    assert run_cli(["rewrite", "--mode", "add", "--map", str(MAP)], cwd=two_orgs).code == 0
+    out = run_cli(["env"], cwd=two_orgs).stdout
+    assert 'export UV_INDEX_ORGA_FEEDX_UUID_PASSWORD="$UV_INDEX_ORGA_FEEDX_PASSWORD"' in out
+    doc = json.loads(run_cli(["env", "--json", "--shell", "github"], cwd=two_orgs).stdout)
+    twin = next(v for v in doc["result"]["variables"] if v["index"] == "orgb-uuid")
+    assert twin == {
+        "index": "orgb-uuid",
+        "organization": "orgB",
+        "username_variable": "UV_INDEX_ORGB_UUID_USERNAME",
+        "password_variable": "UV_INDEX_ORGB_UUID_PASSWORD",
+        "secret": "AZDO_ORGB_PAT",
+        "twin_of": "orgb",
+    }
+    assert "UV_INDEX_ORGB_UUID_PASSWORD: ${{ secrets.AZDO_ORGB_PAT }}" in doc["result"]["snippet"]
+
+
+def test_env_without_named_indexes(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "--index-url https://pkgs.dev.azure.com/orgA/_packaging/shared/pypi/simple/\n"
+    )
+    result = run_cli(["env"], cwd=tmp_path)
+    assert result.code == 0 and result.stdout == ""
+    assert "no named Azure index" in result.stderr
