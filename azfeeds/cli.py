@@ -96,7 +96,7 @@ PathsArg = Annotated[
     typer.Argument(
         help="Files or directories (default: the current directory).",
         show_default=False,
-        metavar="PATH",
+        metavar="PATH...",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]

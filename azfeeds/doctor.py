@@ -55,6 +55,8 @@ def diagnose(
     everything = [*ws.sources, *ws.context]
     configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
     locks = [s for s in ws.sources if s.kind is FileKind.UV_LOCK]
+    for lock in locks:
+        lock.ensure_scanned()
     failures: dict[str, str] = {}
     if map_table is not None:
         table = map_table.merged_with(table_from_annotations(everything))

@@ -17,10 +17,18 @@ from pathlib import Path
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_snapshot
 from .plan import FilePlan, Mode, Options, Plan, Planner, table_from_annotations
-from .sources import FileKind, SourceFile, load_source, may_hold_azure
+from .sources import FileKind, Role, Site, SourceFile, load_source, may_hold_azure
 from .table import FeedTable, load_map
 from .tomlscan import TomlSyntaxError, scan_toml
-from .urls import AzureUrl, OrgKey, decode_segment, is_uuid, redact_text
+from .urls import (
+    AzureUrl,
+    OrgKey,
+    UrlError,
+    decode_segment,
+    is_uuid,
+    parse_azure_url,
+    redact_text,
+)
 from .walk import Candidate, discover
 
 
@@ -57,7 +65,7 @@ def _load(candidate: Candidate, pinned: tuple[str, ...]) -> tuple[Snapshot, Sour
         raise FileError(
             "contains NUL bytes; azfeeds does not edit binary files", path=candidate.path
         )
-    return snapshot, load_source(snapshot, candidate.kind, pinned)
+    return snapshot, load_source(snapshot, candidate.kind, pinned, lazy_lock=True)
 
 
 def load_workspace(
@@ -90,7 +98,10 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
     """The organizations (and views) that the Azure URLs of these files need."""
     found: dict[OrgKey, tuple[str, AzureUrl, set[str], list[str], set[str]]] = {}
     for source in sources:
-        for site in source.sites:
+        sites = source.sites
+        if not source.scanned:  # a lazily loaded uv.lock: its organizations, without a parse
+            sites = [_bare_site(source, url) for url in source.lock_urls()]
+        for site in sites:
             url = site.azure
             if url is None:
                 continue
@@ -110,6 +121,14 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
         OrgRequest(key, name, first, frozenset(views), tuple(indexes), frozenset(feeds))
         for key, (name, first, views, indexes, feeds) in found.items()
     ]
+
+
+def _bare_site(source: SourceFile, raw: str) -> Site:
+    try:
+        url = parse_azure_url(raw, source.pinned)
+    except UrlError:
+        url = None
+    return Site(source.path, source.kind, Role.LOCK_REGISTRY, "", 0, 0, 0, raw, url)
 
 
 def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:

@@ -888,6 +888,12 @@ class Planner:
                 mapping[str(d.site.azure.without_userinfo())] = str(d.new_url.without_userinfo())
             if d.identity is not None:
                 by_identity[d.identity].add(str(final.without_userinfo()))
+        if not lock.scanned:
+            pending = set(mapping) | set(recreated)
+            quick = lock.lock_urls()
+            if all(u in config_urls and u not in pending for u in quick):
+                return fp  # every registry string is already right: no parse needed
+            lock.ensure_scanned()
         stale: dict[str, list[str]] = defaultdict(list)
         for site in lock.sites:
             if site.azure is None:

@@ -147,6 +147,18 @@ class SourceFile:
     sites: list[Site] = field(default_factory=list)
     annotations: dict[int, Annotation] = field(default_factory=dict)
     toml: TomlScan | None = None
+    pinned: tuple[str, ...] = ()
+    scanned: bool = True  # False for a uv.lock not scanned yet (see ensure_scanned)
+
+    def ensure_scanned(self) -> None:
+        """Scan a lazily loaded uv.lock now (the first time its sites are needed)."""
+        if not self.scanned:
+            self.scanned = True
+            _scan_toml_file(self, self.pinned)
+
+    def lock_urls(self) -> list[str]:
+        """Azure URLs at registry/index keys of a uv.lock, by a cheap search (no parse)."""
+        return [m.group(2) for m in _LOCK_URL_RE.finditer(self.text)]
 
     @property
     def path(self) -> Path:
@@ -176,10 +188,22 @@ def may_hold_azure(data: bytes) -> bool:
     return _AZURE_BYTES_RE.search(data) is not None
 
 
-def load_source(snapshot: Snapshot, kind: FileKind, pinned: tuple[str, ...] = ()) -> SourceFile:
-    """Decode and scan a file. Raises FileError for undecodable or malformed files."""
+_LOCK_URL_RE = re.compile(r"""(?:registry|index)\s*=\s*(["'])(.*?/_packaging/.*?)\1""")
+
+
+def load_source(
+    snapshot: Snapshot, kind: FileKind, pinned: tuple[str, ...] = (), *, lazy_lock: bool = False
+) -> SourceFile:
+    """Decode and scan a file. Raises FileError for undecodable or malformed files.
+
+    With ``lazy_lock``, a uv.lock is only decoded: it is scanned when ``ensure_scanned`` is
+    called, which a run does only when one of its registry strings may have to change.
+    """
     text = decode_text(snapshot)
-    source = SourceFile(snapshot, kind, text, dominant_newline(text))
+    source = SourceFile(snapshot, kind, text, dominant_newline(text), pinned=pinned)
+    if kind is FileKind.UV_LOCK and lazy_lock:
+        source.scanned = False
+        return source
     if kind.is_toml:
         _scan_toml_file(source, pinned)
     elif kind is FileKind.PIP_CONF:
