@@ -5,20 +5,18 @@ exit codes of DESIGN.md section 5. Core modules are imported inside the commands
 ``azfeeds --version`` and offline commands stay cheap, and never import requests or msal.
 """
 
-from __future__ import annotations
-
-import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from . import __version__
 from .errors import AzfeedsError, ExitCode
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 INTERNAL_ERROR = 70
 HELP_WIDTH = 100  # fixed, so that --help is the same everywhere (and in the README)
@@ -92,7 +90,7 @@ def _root(
 # -- shared options ---------------------------------------------------------------------------
 
 PathsArg = Annotated[
-    list[Path] | None,
+    list[str] | None,
     typer.Argument(
         help="Files or directories (default: the current directory).",
         show_default=False,
@@ -156,14 +154,22 @@ TimeoutOpt = Annotated[
 ]
 
 
-@dataclass(frozen=True)
 class Network:
-    """Options of commands that talk to Azure DevOps."""
+    """Options of commands that talk to Azure DevOps (a plain class: nothing to build at import)."""
 
-    auth: str = "auto"
-    pat_file: str | None = None
-    api_url: str | None = None
-    timeout: float = 30.0
+    __slots__ = ("api_url", "auth", "pat_file", "timeout")
+
+    def __init__(
+        self,
+        auth: str = "auto",
+        pat_file: str | None = None,
+        api_url: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.auth = auth
+        self.pat_file = pat_file
+        self.api_url = api_url
+        self.timeout = timeout
 
 
 def _max_wait() -> float:
@@ -182,7 +188,7 @@ def _max_wait() -> float:
     return max(0.0, value)
 
 
-def _auth_settings(net: Network) -> Any:
+def _auth_settings(net: "Network") -> Any:
     import os
 
     from .credentials import AuthSettings
@@ -198,7 +204,7 @@ def _auth_settings(net: Network) -> Any:
 
 
 def _table_provider(
-    common: Common, net: Network, explicit_bases: tuple[str, ...] = (), all_views: bool = False
+    common: "Common", net: "Network", explicit_bases: tuple[str, ...] = (), all_views: bool = False
 ) -> Callable[[Any], Any]:
     """The live table provider (imports requests only when called)."""
 
@@ -207,6 +213,7 @@ def _table_provider(
         from .credentials import Broker
         from .resolve import LiveSettings, live_table
 
+        _logging(common)
         api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
         broker = Broker(
             _auth_settings(net),
@@ -231,15 +238,24 @@ def _table_provider(
     return provide
 
 
-@dataclass(frozen=True)
 class Common:
     """Output settings shared by every command."""
 
-    command: str
-    json: bool = False
-    verbose: bool = False
-    quiet: bool = False
-    debug: bool = False
+    __slots__ = ("command", "debug", "json", "quiet", "verbose")
+
+    def __init__(
+        self,
+        command: str,
+        json: bool = False,
+        verbose: bool = False,
+        quiet: bool = False,
+        debug: bool = False,
+    ) -> None:
+        self.command = command
+        self.json = json
+        self.verbose = verbose
+        self.quiet = quiet
+        self.debug = debug
 
     def say(self, message: str) -> None:
         """A line on stderr, unless --quiet."""
@@ -266,16 +282,37 @@ def _err(message: str) -> None:
     sys.stderr.flush()
 
 
-def _guard(common: Common, work: Callable[[], int]) -> NoReturn:
-    """Run a command body: one error line (plus a hint) and the documented exit code."""
+def _paths(values: list[str] | None) -> "list[Path]":
+    """PATH arguments (default: the current directory)."""
+    from pathlib import Path
+
+    return [Path(v) for v in values] if values else [Path(".")]
+
+
+def _path(value: str | None) -> "Path | None":
+    return _paths([value])[0] if value else None
+
+
+def _logging(common: "Common") -> None:
+    """Route log records (azfeeds' and its libraries') through the scrubbing handler.
+
+    Offline commands call this only with --verbose or --debug, so they never import logging.
+    """
     from .secrets import setup_logging
 
+    debug, info, warning, error = 10, 20, 30, 40  # logging's levels
     if common.debug:
-        setup_logging(logging.DEBUG)
+        setup_logging(debug)
     elif common.verbose:
-        setup_logging(logging.INFO)
+        setup_logging(info)
     else:
-        setup_logging(logging.ERROR if common.quiet else logging.WARNING)
+        setup_logging(error if common.quiet else warning)
+
+
+def _guard(common: "Common", work: Callable[[], int]) -> NoReturn:
+    """Run a command body: one error line (plus a hint) and the documented exit code."""
+    if common.debug or common.verbose:
+        _logging(common)
     try:
         code = work()
     except AzfeedsError as exc:
@@ -300,7 +337,7 @@ def _guard(common: Common, work: Callable[[], int]) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _report_error(common: Common, kind: str, message: str, hint: str | None, code: int) -> None:
+def _report_error(common: "Common", kind: str, message: str, hint: str | None, code: int) -> None:
     _err(f"error: {message}")
     if hint:
         _err(f"hint: {hint}")
@@ -333,7 +370,7 @@ def rewrite(
         bool, typer.Option("--diff", help="Write nothing; print a unified diff.")
     ] = False,
     map_file: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--map",
             help="Resolve from a saved map file (see 'azfeeds map --output'); no network.",
@@ -385,16 +422,16 @@ def rewrite(
             lock=not no_lock,
             strip_credentials=strip_credentials,
             offline=offline,
-            map_file=map_file,
+            map_file=_path(map_file),
         )
         provider = None if (map_file or offline) else _table_provider(common, net)
-        result = run_rewrite(paths or [Path(".")], options, provider)
+        result = run_rewrite(_paths(paths), options, provider)
         return _render_rewrite(common, result, options)
 
     _guard(common, work)
 
 
-def _render_rewrite(common: Common, result: Any, options: Any) -> int:
+def _render_rewrite(common: "Common", result: Any, options: Any) -> int:
     from .report import envelope, table
 
     plan = result.plan
@@ -474,7 +511,7 @@ def map_command(
         ),
     ] = None,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--output",
             "-o",
@@ -517,9 +554,7 @@ def map_command(
         explicit = tuple(r.url.org_base_url for r in given if not r.url.is_cloud)
         requests = list(given)
         if paths or not given:
-            ws = load_workspace(
-                paths or [Path(".")], recursive=recursive, lock=True, pinned=explicit
-            )
+            ws = load_workspace(_paths(paths), recursive=recursive, lock=True, pinned=explicit)
             requests = merge_requests([*given, *org_requests([*ws.sources, *ws.context])])
         if not requests:
             raise UsageError(
@@ -531,7 +566,7 @@ def map_command(
             common.say(f"warning: {warning}")
         document = dump_map(feed_table)
         if output is not None:
-            write_text(output, document)
+            write_text(_paths([output])[0], document)
             common.say(f"wrote {output}")
         if json_out:
             _out(document)
@@ -570,7 +605,7 @@ def doctor(
         bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
     ] = False,
     map_file: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--map",
             help="Take names and UUIDs from a map file instead of the feeds API.",
@@ -607,11 +642,13 @@ def doctor(
 
         provider = None if (offline or map_file) else _partial_provider(common, net)
         probe = None if offline else _prober(net)
+        if probe is not None:
+            _logging(common)
         report = diagnose(
-            paths or [Path(".")],
+            _paths(paths),
             recursive=recursive,
             env=os.environ,
-            map_file=map_file,
+            map_file=_path(map_file),
             provider=provider,
             probe=probe,
         )
@@ -620,12 +657,13 @@ def doctor(
     _guard(common, work)
 
 
-def _partial_provider(common: Common, net: Network) -> Callable[[Any], Any]:
+def _partial_provider(common: "Common", net: "Network") -> Callable[[Any], Any]:
     def provide(requests: Any) -> Any:
         from .client import ClientSettings, HttpFeedsApi, new_session
         from .credentials import Broker
         from .resolve import LiveSettings, partial_table
 
+        _logging(common)
         api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
         broker = Broker(
             _auth_settings(net),
@@ -642,7 +680,7 @@ def _partial_provider(common: Common, net: Network) -> Callable[[Any], Any]:
     return provide
 
 
-def _prober(net: Network) -> Callable[[str, str | None], tuple[int | None, float, str]]:
+def _prober(net: "Network") -> Callable[[str, str | None], tuple[int | None, float, str]]:
     def probe(url: str, password: str | None) -> tuple[int | None, float, str]:
         from .client import ClientSettings, Credential, HttpFeedsApi
 
@@ -653,7 +691,7 @@ def _prober(net: Network) -> Callable[[str, str | None], tuple[int | None, float
     return probe
 
 
-def _render_doctor(common: Common, report: Any) -> int:
+def _render_doctor(common: "Common", report: Any) -> int:
     from .report import doctor_result, doctor_text, envelope
 
     code = int(ExitCode.CHANGES) if report.problems else 0
@@ -700,7 +738,7 @@ def env_command(
         from .snippets import needs, render
         from .sources import FileKind
 
-        ws = load_workspace(paths or [Path(".")], recursive=recursive, lock=False)
+        ws = load_workspace(_paths(paths), recursive=recursive, lock=False)
         configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
         items = needs(collect(configs, table_from_annotations(configs)))
         if common.json:
@@ -813,6 +851,7 @@ def login(
         from . import auth
         from .errors import UsageError
 
+        _logging(common)
         if token_cache not in ("auto", "encrypted-only"):
             raise UsageError("--token-cache must be 'auto' or 'encrypted-only' for login")
         chosen = tenant
@@ -847,6 +886,7 @@ def logout(
     def work() -> int:
         from . import auth
 
+        _logging(common)
         store = auth.TokenCacheStore(auth.default_cache_dir(), policy="auto")
         removed = auth.logout(_entra_config(None, None), store)
         _out("signed out\n" if removed else "nothing to forget: no token was cached\n")

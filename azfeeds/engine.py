@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import configparser
 import difflib
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FileError
-from .fsio import Snapshot, Transaction, has_nul, read_snapshot
+from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .plan import FilePlan, Mode, Options, Plan, Planner, table_from_annotations
 from .sources import FileKind, Role, Site, SourceFile, load_source, may_hold_azure
 from .table import FeedTable, load_map
@@ -57,15 +58,19 @@ class Workspace:
     scanned: int = 0
 
 
-def _load(candidate: Candidate, pinned: tuple[str, ...]) -> tuple[Snapshot, SourceFile | None]:
-    snapshot = read_snapshot(candidate.path)
-    if not may_hold_azure(snapshot.data):
-        return snapshot, None
-    if has_nul(snapshot.data):
+def _load(candidate: Candidate, pinned: tuple[str, ...]) -> SourceFile | None:
+    """Read a file; scan it only when it may hold an Azure URL (most files cost one read)."""
+    resolve = candidate.link or candidate.explicit
+    real, data, mode = read_bytes(candidate.name, resolve=resolve)
+    if not may_hold_azure(data):
+        return None
+    if has_nul(data):
         raise FileError(
-            "contains NUL bytes; azfeeds does not edit binary files", path=candidate.path
+            "contains NUL bytes; azfeeds does not edit binary files", path=candidate.name
         )
-    return snapshot, load_source(snapshot, candidate.kind, pinned, lazy_lock=True)
+    path = candidate.path
+    snapshot = Snapshot(path, Path(real) if resolve else path, data, mode)
+    return load_source(snapshot, candidate.kind, pinned, lazy_lock=True)
 
 
 def load_workspace(
@@ -76,19 +81,19 @@ def load_workspace(
     ws = Workspace(warnings=list(found.warnings))
     seen_dirs: set[Path] = set()
     for candidate in found.files:
-        _, source = _load(candidate, pinned)
+        source = _load(candidate, pinned)
         ws.scanned += 1
         if source is not None:
             ws.sources.append(source)
         if candidate.kind is FileKind.UV_LOCK:
             seen_dirs.add(candidate.path.parent)
-    in_run = {c.path for c in found.files}
+    in_run = {c.name for c in found.files if c.kind.is_uv_config}
     for directory in seen_dirs:
         for name in ("pyproject.toml", "uv.toml"):
             sibling = directory / name
-            if sibling in in_run or not sibling.is_file():
+            if os.path.normpath(sibling) in in_run or not sibling.is_file():
                 continue
-            _, source = _load(Candidate(sibling, FileKind(name)), pinned)
+            source = _load(Candidate(os.fspath(sibling), FileKind(name)), pinned)
             if source is not None:
                 ws.context.append(source)
     return ws
@@ -215,15 +220,16 @@ def rewrite(
             strip_credentials=options.strip_credentials,
             lock=options.lock,
             offline=options.offline or map_table is not None,
-            check=options.check and options.offline and map_table is None,
+            defer_lookups=options.check and options.offline and map_table is None,
+            quick_lock=options.check and not options.diff,
         ),
     )
     plan = planner.run(ws.sources, ws.context)
     writing = not options.check and not options.diff
     new_texts: dict[int, str] = {}
-    for fp in plan.changed_files:
-        new_texts[id(fp)] = fp.new_text()
-        if writing or options.diff:
+    if writing or options.diff:  # --check alone needs to know what changes, not the new text
+        for fp in plan.changed_files:
+            new_texts[id(fp)] = fp.new_text()
             verify(fp, new_texts[id(fp)], pinned)
     diff = render_diff(plan.changed_files, new_texts) if options.diff else ""
     written: list[Path] = []
@@ -259,20 +265,21 @@ def _verify_lock(fp: FilePlan, new: str) -> None:
     def keep(path: tuple[str | int, ...], value: str) -> bool:
         return "_packaging" in value.lower()
 
+    scan = fp.source.toml
+    assert scan is not None  # a lock with edits was scanned when planned
     try:
-        before = scan_toml(fp.source.text, keep).strings
-        after = scan_toml(new, keep).strings
+        after = scan_toml(new, keep, tables=False, duplicates=False).strings
     except TomlSyntaxError as exc:
         raise _bug(fp, f"the rewritten lock does not scan ({exc.message})") from None
     edits = {v.path: v.value for v in fp.value_edits}
-    expected = [(s.path, edits.get(s.path, s.value)) for s in before]
+    expected = [(s.path, edits.get(s.path, s.value)) for s in scan.strings if keep(s.path, s.value)]
     if expected != [(s.path, s.value) for s in after]:
         raise _bug(fp, "the rewritten lock differs in more than the planned strings")
 
 
 def _verify_rescan(fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
     source = fp.source
-    snapshot = Snapshot(source.path, source.snapshot.real, new.encode("utf-8"), 0, 0, 0)
+    snapshot = Snapshot(source.path, source.snapshot.real, new.encode("utf-8"))
     rescanned = load_source(snapshot, source.kind, pinned)
     expected = [(s.key, fp.url_changes.get(s.url, s.url)) for s in source.sites]
     if expected != [(s.key, s.url) for s in rescanned.sites]:

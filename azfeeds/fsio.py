@@ -36,32 +36,44 @@ class Snapshot:
     path: Path  # as shown to the user
     real: Path  # the file actually written (symbolic links resolved)
     data: bytes
-    mode: int
-    mtime_ns: int
-    size: int
+    mode: int | None = None  # permission bits; None: read from the file when it is written
 
 
-def read_snapshot(path: Path, shown: Path | None = None) -> Snapshot:
-    """Read a file (following a symbolic link to its target). Raises FileError."""
-    shown = shown or path
+def read_bytes(name: str, *, resolve: bool = True) -> tuple[str, bytes, int | None]:
+    """(the file actually read, its bytes, its permission bits or None). Raises FileError.
+
+    ``resolve=False`` is for a regular file found by a walk (the walk has checked its type):
+    no link to resolve and no extra system call.
+    """
+    mode: int | None = None
     try:
-        real = path.resolve(strict=True)
-        with open(real, "rb") as fh:
-            st = os.fstat(fh.fileno())
+        real = os.path.realpath(name, strict=True) if resolve else name
+        if resolve:
+            st = os.stat(real)  # before open: opening a FIFO would block
+            if stat.S_ISDIR(st.st_mode):
+                raise FileError("is a directory", path=name)
             if not stat.S_ISREG(st.st_mode):
-                raise FileError("is not a regular file", path=shown)
+                raise FileError("is not a regular file", path=name)
+            mode = stat.S_IMODE(st.st_mode)
+        with open(real, "rb") as fh:
             data = fh.read()
     except FileError:
         raise
     except FileNotFoundError:
-        raise FileError("no such file", path=shown) from None
+        raise FileError("no such file", path=name) from None
     except IsADirectoryError:
-        raise FileError("is a directory", path=shown) from None
+        raise FileError("is a directory", path=name) from None
     except PermissionError:
-        raise FileError("permission denied while reading", path=shown) from None
+        raise FileError("permission denied while reading", path=name) from None
     except OSError as exc:
-        raise FileError(f"cannot read: {exc.strerror or exc}", path=shown) from None
-    return Snapshot(shown, real, data, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size)
+        raise FileError(f"cannot read: {exc.strerror or exc}", path=name) from None
+    return real, data, mode
+
+
+def read_snapshot(path: Path, shown: Path | None = None, *, resolve: bool = True) -> Snapshot:
+    """Read a file into a Snapshot (following a symbolic link to its target)."""
+    real, data, mode = read_bytes(os.fspath(path), resolve=resolve)
+    return Snapshot(shown or path, Path(real) if resolve else path, data, mode)
 
 
 def decode_text(snapshot: Snapshot) -> str:
@@ -207,7 +219,7 @@ def write_text(path: Path, text: str) -> None:
         raise FileError(f"cannot write: {exc.strerror or exc}", path=path) from None
     if path.is_dir():
         raise FileError("is a directory", path=path)
-    shown = Snapshot(path, path.absolute(), b"", mode, 0, 0)
+    shown = Snapshot(path, path.absolute(), b"", mode)
     temp = _write_temp(shown, text.encode("utf-8"))
     try:
         os.replace(temp, path)
@@ -238,7 +250,10 @@ def _write_temp(snapshot: Snapshot, data: bytes) -> Path:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(temp, snapshot.mode)
+            mode = snapshot.mode
+            if mode is None:
+                mode = stat.S_IMODE(os.stat(snapshot.real).st_mode)
+            os.chmod(temp, mode)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)

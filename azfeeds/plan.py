@@ -140,11 +140,16 @@ class FilePlan:
         return bool(self.edits)
 
     def new_text(self) -> str:
-        """The file's new text."""
+        """The file's new text (one pass over the original, whatever the number of edits)."""
         text = self.source.text
-        for edit in sorted(self.edits, key=lambda e: (e.start, e.end), reverse=True):
-            text = text[: edit.start] + edit.text + text[edit.end :]
-        return text
+        parts: list[str] = []
+        at = 0
+        for edit in sorted(self.edits, key=lambda e: (e.start, e.end)):
+            parts.append(text[at : edit.start])
+            parts.append(edit.text)
+            at = edit.end
+        parts.append(text[at:])
+        return "".join(parts)
 
 
 @dataclass
@@ -179,7 +184,8 @@ class Options:
     strip_credentials: bool = False
     lock: bool = True
     offline: bool = False  # no network table: resolve from the map and readable names only
-    check: bool = False
+    defer_lookups: bool = False  # --check --offline without a map: name form counts as a change
+    quick_lock: bool = False  # nothing is written or shown: plan uv.lock from a search, no parse
 
 
 # -- identities -------------------------------------------------------------------------------
@@ -587,7 +593,7 @@ class Planner:
         d.twin_url = str(resolved.uuid_url(url).without_userinfo())
 
     def _need_lookup(self, d: _Decision, url: AzureUrl) -> None:
-        if self.options.offline and self.options.check:
+        if self.options.defer_lookups:
             self.plan.unresolved.append(
                 Change(
                     d.site.path,
@@ -890,9 +896,12 @@ class Planner:
                 by_identity[d.identity].add(str(final.without_userinfo()))
         if not lock.scanned:
             pending = set(mapping) | set(recreated)
-            quick = lock.lock_urls()
+            spans = lock.lock_url_spans()
+            quick = {span[3] for span in spans}
             if all(u in config_urls and u not in pending for u in quick):
                 return fp  # every registry string is already right: no parse needed
+            if self.options.quick_lock and all(u in config_urls or u in mapping for u in quick):
+                return self._quick_lock(fp, mapping, spans)
             lock.ensure_scanned()
         stale: dict[str, list[str]] = defaultdict(list)
         for site in lock.sites:
@@ -930,6 +939,40 @@ class Planner:
             self.plan.actions.append(
                 f"{lock.path}: the lock still pins files of the deleted feed "
                 f"({_redacted(old)}); run 'uv lock' to re-resolve {names or 'its packages'}"
+            )
+        return fp
+
+    def _quick_lock(
+        self, fp: FilePlan, mapping: dict[str, str], spans: list[tuple[int, int, str, str]]
+    ) -> FilePlan:
+        """--check without output of the new text: the lock's changes from a search, no parse.
+
+        Used only when every Azure string in the lock is either right or a plain rename of a
+        configuration URL; anything subtler (repairs, recreated feeds) takes the full scan.
+        """
+        lock = fp.source
+        line, at = 1, 0
+        for start, end, key, url in spans:
+            target = mapping.get(url)
+            if target is None:
+                continue
+            line += lock.text.count("\n", at, start)
+            at = start
+            fp.edits.append(Edit(start, end, target))
+            old, new = _parse(url), _parse(target)
+            self.plan.changes.append(
+                Change(
+                    lock.path,
+                    line,
+                    key,
+                    Action.LOCK,
+                    old.redacted if old else _redacted(url),
+                    new.redacted if new else _redacted(target),
+                    old.readable if old else "?",
+                    new.readable if new else "?",
+                    old.org if old else "",
+                    None,
+                )
             )
         return fp
 

@@ -7,9 +7,9 @@ the process. A logging filter applies the same to log records, azfeeds' own and 
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
+from typing import Any
 
 from .urls import redact_text
 
@@ -50,46 +50,55 @@ def scrub(text: str) -> str:
     return redact_text(text)
 
 
-class ScrubFilter(logging.Filter):
-    """Scrub log records in place (message and arguments)."""
+_handler: Any = None
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
+
+def setup_logging(level: int | None = None) -> None:
+    """Log to stderr through a scrubbing filter: azfeeds' records and its libraries'.
+
+    Imported and installed only when needed (--verbose, --debug, or a command that uses the
+    network or msal), so offline commands never import logging.
+    """
+    import logging
+
+    global _handler
+    if level is None:
+        level = logging.WARNING
+
+    class ScrubFilter(logging.Filter):
+        """Scrub log records in place (message, arguments, exception text)."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record: drop its arguments rather than fail
+                message = str(record.msg)
+            record.msg = scrub(message)
+            record.args = None
+            if record.exc_text:
+                record.exc_text = scrub(record.exc_text)
+            return True
+
+    class Formatter(logging.Formatter):
+        """``azfeeds: warning: ...``; level and logger name for --verbose/--debug."""
+
+        def format(self, record: logging.LogRecord) -> str:
             message = record.getMessage()
-        except Exception:  # a malformed record: drop its arguments rather than fail
-            message = str(record.msg)
-        record.msg = scrub(message)
-        record.args = None
-        if record.exc_text:
-            record.exc_text = scrub(record.exc_text)
-        return True
+            if record.levelno >= logging.WARNING:
+                text = f"azfeeds: {record.levelname.lower()}: {message}"
+            else:
+                text = f"azfeeds: {record.levelname.lower()}: {record.name}: {message}"
+            if record.exc_text:
+                text += "\n" + record.exc_text
+            return text
 
-
-class _Formatter(logging.Formatter):
-    """``azfeeds: warning: ...`` for warnings; level and logger name for --verbose/--debug."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        if record.levelno >= logging.WARNING:
-            text = f"azfeeds: {record.levelname.lower()}: {message}"
-        else:
-            text = f"azfeeds: {record.levelname.lower()}: {record.name}: {message}"
-        if record.exc_text:
-            text += "\n" + record.exc_text
-        return text
-
-
-def setup_logging(level: int = logging.WARNING) -> None:
-    """Log to stderr at ``level`` through the scrubbing filter (azfeeds and its libraries)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(_Formatter())
-    handler.addFilter(ScrubFilter())
     root = logging.getLogger()
-    for existing in list(root.handlers):
-        if getattr(existing, "_azfeeds", False):
-            root.removeHandler(existing)
-    handler._azfeeds = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(Formatter())
+    _handler.addFilter(ScrubFilter())
+    root.addHandler(_handler)
     root.setLevel(level)
     for name in ("urllib3", "msal", "requests"):
         logging.getLogger(name).setLevel(max(level, logging.DEBUG))

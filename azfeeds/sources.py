@@ -75,9 +75,9 @@ class Role(str, Enum):
         return self in (Role.LOCK_REGISTRY, Role.LOCK_INDEX)
 
 
-def classify(path: Path, explicit: bool = False) -> FileKind | None:
+def classify(path: Path | str, explicit: bool = False) -> FileKind | None:
     """The kind of a file from its name; ``explicit`` files may also match by extension."""
-    name = path.name
+    name = path if isinstance(path, str) else path.name
     lower = name.lower()
     if name == "pyproject.toml":
         return FileKind.PYPROJECT
@@ -158,7 +158,13 @@ class SourceFile:
 
     def lock_urls(self) -> list[str]:
         """Azure URLs at registry/index keys of a uv.lock, by a cheap search (no parse)."""
-        return [m.group(2) for m in _LOCK_URL_RE.finditer(self.text)]
+        return [m.group(3) for m in _LOCK_URL_RE.finditer(self.text)]
+
+    def lock_url_spans(self) -> list[tuple[int, int, str, str]]:
+        """(start, end, key, url) of each URL ``lock_urls`` finds."""
+        return [
+            (m.start(3), m.end(3), m.group(1), m.group(3)) for m in _LOCK_URL_RE.finditer(self.text)
+        ]
 
     @property
     def path(self) -> Path:
@@ -188,7 +194,7 @@ def may_hold_azure(data: bytes) -> bool:
     return _AZURE_BYTES_RE.search(data) is not None
 
 
-_LOCK_URL_RE = re.compile(r"""(?:registry|index)\s*=\s*(["'])(.*?/_packaging/.*?)\1""")
+_LOCK_URL_RE = re.compile(r"""(registry|index)\s*=\s*(["'])([^"'\n]*?/_packaging/[^"'\n]*?)\2""")
 
 
 def load_source(
@@ -287,9 +293,14 @@ def _keep_toml(path: KeyPath, value: str) -> bool:
     return bool(path) and (path[-1] == "name" or "_packaging" in value.lower())
 
 
+def _keep_lock(path: KeyPath, value: str) -> bool:
+    return (len(path) == 3 and path[2] == "name") or "_packaging" in value.lower()
+
+
 def _scan_toml_file(source: SourceFile, pinned: tuple[str, ...]) -> None:
+    lock = source.kind is FileKind.UV_LOCK
     try:
-        scan = scan_toml(source.text, _keep_toml)
+        scan = scan_toml(source.text, _keep_lock if lock else _keep_toml, tables=not lock)
     except TomlSyntaxError as exc:
         raise FileError(
             f"is not valid TOML: {exc.message} (column {exc.column})",

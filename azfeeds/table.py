@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +85,21 @@ class Organization:
         """The identity that URLs of this organization share."""
         return org_key_for_base(self.url, self.name)
 
+    @cached_property
+    def _by_id(self) -> dict[str, Feed]:
+        return {f.id.casefold(): f for f in self.feeds}
+
+    @cached_property
+    def _by_name(self) -> dict[str, Feed]:
+        return {f.name.casefold(): f for f in self.feeds}
+
     def feed_by_id(self, feed_id: str) -> Feed | None:
         """The feed with this UUID."""
-        key = feed_id.casefold()
-        return next((f for f in self.feeds if f.id.casefold() == key), None)
+        return self._by_id.get(feed_id.casefold())
 
     def feed_by_name(self, name: str) -> Feed | None:
         """The feed with this (case-insensitive) name; names are unique per organization."""
-        key = name.casefold()
-        return next((f for f in self.feeds if f.name.casefold() == key), None)
+        return self._by_name.get(name.casefold())
 
     def find_feed(self, name_or_id: str) -> Feed | None:
         """A feed by UUID or by name."""

@@ -12,6 +12,7 @@ both give ``("tool", "uv", "index", 2, "url")``.
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,20 +74,22 @@ class TomlScan:
     strings: list[TomlString] = field(default_factory=list)
     tables: list[TableInfo] = field(default_factory=list)
     comments: dict[int, tuple[int, int]] = field(default_factory=dict)  # line -> span of "#..."
-    _newlines: list[int] | None = None
+    _newlines: array[int] | None = None
+
+    def _lines(self) -> array[int]:
+        if self._newlines is None:  # a compact index: a large uv.lock has 10^5 lines
+            self._newlines = array("q", (m.start() for m in _NL_RE.finditer(self.text)))
+        return self._newlines
 
     def line_of(self, offset: int) -> int:
         """1-based line number of an offset."""
-        if self._newlines is None:
-            self._newlines = [m.start() for m in _NL_RE.finditer(self.text)]
-        return bisect_right(self._newlines, offset - 1) + 1
+        return bisect_right(self._lines(), offset - 1) + 1
 
     def line_span(self, line: int) -> tuple[int, int]:
         """(start, end) offsets of a line's content, without its line ending."""
-        if self._newlines is None:
-            self._newlines = [m.start() for m in _NL_RE.finditer(self.text)]
-        start = 0 if line == 1 else self._newlines[line - 2] + 1
-        end = self._newlines[line - 1] if line - 1 < len(self._newlines) else len(self.text)
+        newlines = self._lines()
+        start = 0 if line == 1 else newlines[line - 2] + 1
+        end = newlines[line - 1] if line - 1 < len(newlines) else len(self.text)
         if end > start and self.text[end - 1] == "\r":
             end -= 1
         return start, end
@@ -113,6 +116,11 @@ _SCALAR_VALID_RE = re.compile(
     r"|\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:\d{2})?)?"
     r"|\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\Z"
 )
+_SIMPLE_LINE_RE = re.compile(
+    r"(?P<key>[A-Za-z0-9_\-]+)[ \t]*=[ \t]*"
+    r"(?:\"(?P<basic>[^\"\\\r\n]*)\"(?!\")|'(?P<literal>[^'\r\n]*)'(?!')|true|false|[+-]?(?:0|[1-9][0-9]*))"
+    r"[ \t]*(?P<comment>#[^\r\n]*)?(?:\r?\n|\Z)"
+)
 _ESCAPES = {
     "b": "\b",
     "t": "\t",
@@ -133,10 +141,12 @@ def keep_all(path: KeyPath, value: str) -> bool:
 
 
 class _Scanner:
-    def __init__(self, text: str, keep: Keep) -> None:
+    def __init__(self, text: str, keep: Keep, tables: bool, duplicates: bool) -> None:
         self.t = text
         self.n = len(text)
         self.keep = keep
+        self.record_tables = tables
+        self.check_duplicates = duplicates
         self.scan = TomlScan(text)
         self.aot_counts: dict[KeyPath, int] = {}
         self.root = TableInfo((), False, 0, 0, "", 0, 0)
@@ -378,15 +388,38 @@ class _Scanner:
             path: KeyPath = (*arr, index)
         else:
             path = self.resolve(keys)
-            if path in self.defined:
-                raise self.error(f"table [{'.'.join(keys)}] is defined twice", start)
-            self.defined.add(path)
-        line = self.scan.line_of(start)
+            if self.check_duplicates:
+                if path in self.defined:
+                    raise self.error(f"table [{'.'.join(keys)}] is defined twice", start)
+                self.defined.add(path)
         end = self.end_of_line(i)
+        if not self.record_tables:
+            self.current = TableInfo(path, is_array, 0, 0, "", 0, end)
+            return end
+        line = self.scan.line_of(start)
         line_start, _ = self.scan.line_span(line)
         info = TableInfo(path, is_array, line_start, end, header_text, line, end)
         self.scan.tables.append(info)
         self.current = info
+        return end
+
+    def simple_line(self, m: re.Match[str]) -> int:
+        """``bare-key = "string" | 'string' | true | false | integer  [# comment]`` + newline."""
+        path = (*self.current.path, m.group("key"))
+        if self.check_duplicates:
+            if path in self.defined:
+                raise self.error(f"duplicate key '{m.group('key')}'", m.start("key"))
+            self.defined.add(path)
+        if m.group("basic") is not None:
+            self.add_string(path, m.group("basic"), m.start("basic") - 1, m.end("basic") + 1, '"')
+        elif m.group("literal") is not None:
+            self.add_string(
+                path, m.group("literal"), m.start("literal") - 1, m.end("literal") + 1, "'"
+            )
+        if m.group("comment") is not None:
+            self.scan.comments[self.scan.line_of(m.start("comment"))] = m.span("comment")
+        end = m.end()
+        self.current.last_stmt_end = end
         return end
 
     def run(self) -> TomlScan:
@@ -399,27 +432,36 @@ class _Scanner:
             if t[i] == "[":
                 i = self.header(i)
                 continue
+            simple = _SIMPLE_LINE_RE.match(t, i)
+            if simple is not None:  # the common line, in one match; any other takes the long way
+                i = self.simple_line(simple)
+                continue
             key_start = i
             keys, i = self.key(i)
             if i >= self.n or t[i] != "=":
                 raise self.error("expected '=' after a key", i)
             path = (*self.current.path, *keys)
-            if path in self.defined:
-                raise self.error(f"duplicate key '{'.'.join(keys)}'", key_start)
-            self.defined.add(path)
+            if self.check_duplicates:
+                if path in self.defined:
+                    raise self.error(f"duplicate key '{'.'.join(keys)}'", key_start)
+                self.defined.add(path)
             i = self.skip_ws(i + 1)
             i = self.value(i, path)
             i = self.end_of_line(i)
             self.current.last_stmt_end = i
 
 
-def scan_toml(text: str, keep: Keep = keep_all) -> TomlScan:
+def scan_toml(
+    text: str, keep: Keep = keep_all, *, tables: bool = True, duplicates: bool = True
+) -> TomlScan:
     """Scan a TOML document. ``keep(path, value)`` selects which strings are recorded
     (it is first called with an empty value for multi-line strings, to skip decoding them).
+    ``tables=False`` records no table headers, ``duplicates=False`` skips the duplicate-key
+    check: both save memory on a large, machine-written uv.lock.
 
     Raises TomlSyntaxError on malformed input.
     """
     try:
-        return _Scanner(text, keep).run()
+        return _Scanner(text, keep, tables, duplicates).run()
     except RecursionError:
         raise TomlSyntaxError("the document is nested too deeply", 1, 1) from None

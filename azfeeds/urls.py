@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 UUID_RE = re.compile(
@@ -212,6 +213,8 @@ class AzureUrl:
     @property
     def redacted(self) -> str:
         """The URL as it may be printed."""
+        if self.userinfo is None:
+            return str(self)
         return str(replace(self, userinfo=redact_userinfo(self.userinfo)))
 
     def with_segments(self, project: str | None, feed: str, view: str | None) -> AzureUrl:
@@ -224,7 +227,7 @@ class AzureUrl:
 
     def without_userinfo(self) -> AzureUrl:
         """The same URL without ``user:secret@``."""
-        return replace(self, userinfo=None)
+        return self if self.userinfo is None else replace(self, userinfo=None)
 
 
 def format_readable(project: str | None, feed: str, view: str | None, view_sep: str = "@") -> str:
@@ -284,6 +287,7 @@ def _split_path(pre: str) -> list[str]:
     return segs
 
 
+@lru_cache(maxsize=65536)
 def parse_azure_url(raw: str, pinned_bases: tuple[str, ...] = ()) -> AzureUrl | None:
     """Parse ``raw`` as an Azure Artifacts PyPI index URL.
 

@@ -13,13 +13,30 @@ from .sources import SUPPORTED_NAMES, FileKind, classify
 SKIP_DIRS = frozenset({".git", ".venv", "node_modules", "__pycache__"})
 
 
-@dataclass(frozen=True)
 class Candidate:
-    """A file to handle: the path shown to the user, and its kind."""
+    """A file to handle: the path shown to the user, and its kind.
 
-    path: Path
-    kind: FileKind
-    explicit: bool = False
+    A plain slotted class with a string path: a walk of a monorepo makes tens of thousands of
+    these, most are read once and dropped, and a frozen dataclass costs several times more.
+    """
+
+    __slots__ = ("explicit", "kind", "link", "name")
+
+    def __init__(
+        self, name: str, kind: FileKind, explicit: bool = False, link: bool = False
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.explicit = explicit
+        self.link = link  # a symbolic link (resolved when read)
+
+    @property
+    def path(self) -> Path:
+        """The path as a Path."""
+        return Path(self.name)
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.name!r}, {self.kind.value})"
 
 
 @dataclass
@@ -30,8 +47,8 @@ class Discovery:
     warnings: list[str]
 
 
-def _shown(path: Path) -> Path:
-    return Path(os.path.normpath(path))
+def _shown(path: Path | str) -> str:
+    return os.path.normpath(path)
 
 
 def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery:
@@ -39,12 +56,17 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
     found: list[Candidate] = []
     warnings: list[str] = []
     seen: set[str] = set()
+    cwd = os.getcwd()
 
     def add(candidate: Candidate) -> None:
+        text = candidate.name
         try:
-            key = os.path.normcase(os.path.realpath(candidate.path))
+            if candidate.link or candidate.explicit or text.startswith(".."):
+                key = os.path.normcase(os.path.realpath(text))
+            else:  # already normalised by the walk: no system call needed
+                key = os.path.normcase(os.path.join(cwd, text))
         except OSError:
-            key = str(candidate.path)
+            key = text
         if key in seen:
             return
         if candidate.kind is FileKind.UV_LOCK and not lock:
@@ -52,11 +74,17 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
         seen.add(key)
         found.append(candidate)
 
-    for given in paths or [Path(".")]:
+    roots = list(paths or [Path(".")])
+    for given in roots:
         if not given.exists() and not given.is_symlink():
             raise FileError("no such file or directory", path=given)
         if given.is_dir():
-            for candidate in _walk_dir(given, recursive, warnings):
+            walked = list(_walk_dir(given, recursive, warnings))
+            walked.sort(key=lambda c: c.name)  # one sort: files in a stable order
+            if len(roots) == 1:  # one tree: its paths are unique, no need to compare them
+                found.extend(c for c in walked if lock or c.kind is not FileKind.UV_LOCK)
+                continue
+            for candidate in walked:
                 add(candidate)
             continue
         kind = classify(given, explicit=True)
@@ -75,17 +103,18 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
 
 def _walk_dir(root: Path, recursive: bool, warnings: list[str]) -> Iterator[Candidate]:
     root_real = os.path.realpath(root)
-    stack = [root]
+    top = os.path.normpath(root)
+    # paths are built as prefix + name: no normpath per file ("." gives plain relative names)
+    stack = [(top, "" if top == os.curdir else top + os.sep)]
     while stack:
-        directory = stack.pop()
+        directory, prefix = stack.pop()
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = list(os.scandir(directory))
         except OSError as exc:
             warnings.append(f"{_shown(directory)}: skipped, cannot list it ({exc.strerror})")
             continue
-        if directory is not root and any(e.name == "pyvenv.cfg" for e in entries):
+        if directory != top and "pyvenv.cfg" in [e.name for e in entries]:
             continue  # a virtual environment
-        subdirs: list[Path] = []
         for entry in entries:
             name = entry.name
             try:
@@ -95,21 +124,22 @@ def _walk_dir(root: Path, recursive: bool, warnings: list[str]) -> Iterator[Cand
                 continue
             if is_dir:
                 if recursive and not name.startswith(".") and name not in SKIP_DIRS:
-                    subdirs.append(Path(entry.path))
+                    path = prefix + name
+                    stack.append((path, path + os.sep))
                 continue
-            kind = classify(Path(name))
+            kind = classify(name)
             if kind is None:
                 continue
-            path = Path(entry.path)
+            if not is_link and not entry.is_file(follow_symlinks=False):
+                continue  # a FIFO, socket or device: never opened
             if is_link:
-                target = os.path.realpath(path)
+                target = os.path.realpath(entry.path)
                 inside = target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep)
                 if not inside:
                     warnings.append(
-                        f"{_shown(path)}: skipped, a symbolic link that points out of the tree"
+                        f"{prefix + name}: skipped, a symbolic link that points out of the tree"
                     )
                     continue
                 if not os.path.isfile(target):
                     continue
-            yield Candidate(_shown(path), kind)
-        stack.extend(reversed(subdirs))
+            yield Candidate(prefix + name, kind, False, is_link)

@@ -105,7 +105,9 @@ def test_read_only_file_is_refused_even_for_root(
     before = path.read_bytes()
     real_access = os.access
     monkeypatch.setattr(
-        os, "access", lambda p, mode: False if Path(p) == path.resolve() else real_access(p, mode)
+        os,
+        "access",
+        lambda p, mode: False if Path(p).resolve() == path.resolve() else real_access(p, mode),
     )
     result = run_cli(["rewrite", "--map", str(MAP)], cwd=tmp_path)
     assert result.code == 6 and "read-only" in result.stderr
