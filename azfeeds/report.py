@@ -23,7 +23,10 @@ JSON_SCHEMA_VERSION = 1
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain text table (no colour, no box drawing), columns padded to width."""
+    """A plain text table (no colour, no box drawing), columns padded to width.
+
+    Not scrubbed here: every text azfeeds prints goes through ``cli._out``, which scrubs it.
+    """
     if not rows:
         return ""
     widths = [len(h) for h in headers]
@@ -34,7 +37,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     for row in (headers, *rows):
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
-    return scrub("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"  # scrubbed where it is written (cli._out)
 
 
 def _plain(value: Any) -> Any:
@@ -137,4 +140,4 @@ def doctor_text(report: DoctorReport) -> str:
     """The human report of ``doctor``."""
     if not report.indexes:
         return "No Azure Artifacts index found.\n"
-    return scrub("\n".join(_index_text(i) for i in report.indexes))
+    return "\n".join(_index_text(i) for i in report.indexes)

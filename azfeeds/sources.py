@@ -158,13 +158,27 @@ class SourceFile:
 
     def lock_urls(self) -> list[str]:
         """Azure URLs at registry/index keys of a uv.lock, by a cheap search (no parse)."""
-        return [m.group(3) for m in _LOCK_URL_RE.finditer(self.text)]
+        return [span[3] for span in self.lock_url_spans()]
 
     def lock_url_spans(self) -> list[tuple[int, int, str, str]]:
-        """(start, end, key, url) of each URL ``lock_urls`` finds."""
-        return [
-            (m.start(3), m.end(3), m.group(1), m.group(3)) for m in _LOCK_URL_RE.finditer(self.text)
-        ]
+        """(start, end, key, url) of each quoted URL at a ``registry`` or ``index`` key.
+
+        A search, not a parse: it visits only the lines that hold ``/_packaging/`` (found by
+        ``str.find``), which keeps a multi-megabyte lock cheap.
+        """
+        text = self.text
+        out: list[tuple[int, int, str, str]] = []
+        at = text.find("/_packaging/")
+        while at >= 0:
+            line_start = text.rfind("\n", 0, at) + 1
+            line_end = text.find("\n", at)
+            line_end = len(text) if line_end < 0 else line_end
+            out.extend(
+                (m.start(3), m.end(3), m.group(1), m.group(3))
+                for m in _LOCK_URL_RE.finditer(text, line_start, line_end)
+            )
+            at = text.find("/_packaging/", line_end)
+        return out
 
     @property
     def path(self) -> Path:
