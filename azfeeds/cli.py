@@ -935,8 +935,3 @@ def run(argv: list[str] | None = None) -> int:
         _err(f"error: {message.strip().splitlines()[0]} (see '{where}')")
         return code if code else int(ExitCode.USAGE)
     return int(result) if isinstance(result, int) else 0
-
-
-def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run())

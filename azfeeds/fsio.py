@@ -126,21 +126,32 @@ class Transaction:
         return len(self._items)
 
     def commit(self) -> None:
-        """Write everything or nothing. Raises FileError; re-raises KeyboardInterrupt."""
+        """Write everything or nothing. Raises FileError; re-raises KeyboardInterrupt.
+
+        SIGINT is held for the whole commit: one that arrives while temporary files are written
+        or checked cancels the commit (temporary files removed, no file replaced); one that
+        arrives while files are being replaced lets the replacing finish first. Either way the
+        KeyboardInterrupt is raised at the end, and no file is left half-written.
+        """
         if not self._items:
             return
-        try:
-            for item in self._items:
-                self._check_writable(item.snapshot)
-            for item in self._items:
-                item.temp = _write_temp(item.snapshot, item.data)
-            for item in self._items:
-                _check_unchanged(item.snapshot)
-            with self._hold_sigint():
+        with self._hold_sigint():
+            try:
+                for item in self._items:
+                    self._check_writable(item.snapshot)
+                for item in self._items:
+                    _remove_stale_temps(item.snapshot.real)
+                    item.temp = _write_temp(item.snapshot, item.data)
+                    if self._interrupted:
+                        raise KeyboardInterrupt
+                for item in self._items:
+                    _check_unchanged(item.snapshot)
+                if self._interrupted:
+                    raise KeyboardInterrupt
                 self._replace_all()
-        except BaseException:
-            self._cleanup()
-            raise
+            except BaseException:
+                self._cleanup()
+                raise
         if self._interrupted:
             raise KeyboardInterrupt
 
@@ -190,21 +201,20 @@ class Transaction:
 
     @contextlib.contextmanager
     def _hold_sigint(self) -> Iterator[None]:
-        """Defer SIGINT while files are being replaced (main thread only)."""
+        """Turn SIGINT into a flag while files are written (main thread only)."""
+
+        def _hold(signum: int, frame: FrameType | None) -> None:
+            self._interrupted = True
+
         try:
-            previous = signal.getsignal(signal.SIGINT)
-
-            def _hold(signum: int, frame: FrameType | None) -> None:
-                self._interrupted = True
-
-            signal.signal(signal.SIGINT, _hold)
-        except ValueError:  # not the main thread
-            yield
-            return
+            previous = signal.signal(signal.SIGINT, _hold)
+        except ValueError:  # not the main thread: nothing to hold
+            previous = None
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -227,6 +237,31 @@ def write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise FileError(f"cannot write: {exc.strerror or exc}", path=path) from None
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Remove temporary files that a killed azfeeds left beside ``target`` (POSIX only: the
+    name carries the process id, and a file whose process is gone is stale)."""
+    if sys.platform == "win32":
+        return
+    prefix = f".{target.name}{TEMP_MARKER}"
+    try:
+        names = [
+            n for n in os.listdir(target.parent) if n.startswith(prefix) and n.endswith(".tmp")
+        ]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(target.parent / name)
+        except OSError:
+            continue
 
 
 def _write_temp(snapshot: Snapshot, data: bytes) -> Path:
