@@ -317,7 +317,7 @@ def _guard(common: "Common", work: Callable[[], int]) -> NoReturn:
         code = work()
     except AzfeedsError as exc:
         if common.debug:
-            raise
+            _traceback()
         _report_error(common, exc.kind, exc.message, exc.hint, int(exc.exit_code))
         code = int(exc.exit_code)
     except KeyboardInterrupt:
@@ -325,7 +325,7 @@ def _guard(common: "Common", work: Callable[[], int]) -> NoReturn:
         code = int(ExitCode.INTERRUPTED)
     except Exception as exc:
         if common.debug:
-            raise
+            _traceback()
         _report_error(
             common,
             "internal",
@@ -335,6 +335,16 @@ def _guard(common: "Common", work: Callable[[], int]) -> NoReturn:
         )
         code = INTERNAL_ERROR
     raise typer.Exit(code)
+
+
+def _traceback() -> None:
+    """--debug: the traceback of the exception being handled, scrubbed, on stderr (no locals)."""
+    import traceback
+
+    from .secrets import scrub
+
+    sys.stderr.write(scrub(traceback.format_exc()))
+    sys.stderr.flush()
 
 
 def _report_error(common: "Common", kind: str, message: str, hint: str | None, code: int) -> None:

@@ -115,8 +115,30 @@ def is_loopback(host: str) -> bool:
 
 
 def cloud_wide_allowed(target: Target) -> bool:
-    """May a cloud-wide credential be sent to this target?"""
-    return is_https(target.api_base) and is_azure_services_host(host_of(target.api_base))
+    """May a cloud-wide credential be sent to this target?
+
+    Only an Azure DevOps Services organization (its URLs on pkgs.dev.azure.com or
+    <org>.pkgs.visualstudio.com), whose API is on an Azure DevOps Services host, over https. A
+    server URL never qualifies, whatever its host name says (``evilpkgs.dev.azure.com``).
+    """
+    return (
+        target.cloud
+        and is_https(target.api_base)
+        and is_azure_services_host(host_of(target.api_base))
+    )
+
+
+def shown_host(host: str) -> str:
+    """A host as printed: IDNA (``xn--``) form for non-ASCII names, so that a look-alike
+    written with other scripts cannot pass for the genuine host."""
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError:
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return host.encode("ascii", "backslashreplace").decode("ascii")
+    return host
 
 
 def in_ci(env: Mapping[str, str]) -> bool:
@@ -215,7 +237,9 @@ class Broker:
                 continue
             if cloud_wide_allowed(target):
                 return Credential(name, "basic", value)
-            self._refuse(target, name, "it is sent only to Azure DevOps Services over https")
+            self._refuse(
+                target, name, "it is sent only to Azure DevOps Services organizations over https"
+            )
         return None
 
     def _uv_index(self, target: Target) -> Credential | None:
@@ -242,7 +266,10 @@ class Broker:
 
     def _entra_allowed(self, target: Target, source: str) -> bool:
         if not target.cloud:
-            return False  # Azure DevOps Server takes PATs only
+            self._refuse(
+                target, source, "it is a server URL, and Azure DevOps Server takes PATs only"
+            )
+            return False
         if cloud_wide_allowed(target):
             return True
         if target.explicit and is_loopback(host_of(target.api_base)):
@@ -412,12 +439,12 @@ class Broker:
         return store
 
     def _cached_login(self, target: Target) -> Credential | None:
-        if not self._entra_allowed(target, "the 'azfeeds login' token"):
-            return None
         from .auth import default_cache_dir
 
         directory = default_cache_dir()
         if not directory.is_dir() or not any(directory.iterdir()):
+            return None
+        if not self._entra_allowed(target, "the 'azfeeds login' token"):
             return None
 
         def build() -> TokenProvider | None:
@@ -432,11 +459,11 @@ class Broker:
         return self._entra_credential(target, "cached-login", build)
 
     def _azure_cli(self, target: Target, pinned: bool = False) -> Credential | None:
-        if not self._entra_allowed(target, "the Azure CLI token"):
-            return None
         from . import auth
 
         if not pinned and not auth.azure_cli_available():
+            return None
+        if not self._entra_allowed(target, "the Azure CLI token"):
             return None
 
         def build() -> TokenProvider:
@@ -522,7 +549,7 @@ class Broker:
 
     def _refuse(self, target: Target, source: str, why: str) -> None:
         message = (
-            f"not sending {source} to {host_of(target.api_base)} for organization "
+            f"not sending {source} to {shown_host(host_of(target.api_base))} for organization "
             f"'{target.name}': {why}"
         )
         if message not in self.warnings:
@@ -532,7 +559,7 @@ class Broker:
     def _warn_plain_http(self, target: Target) -> None:
         host = host_of(target.api_base)
         if not is_https(target.api_base) and not is_loopback(host):
-            message = f"sending a PAT to {host} over plain http; use https"
+            message = f"sending a PAT to {shown_host(host)} over plain http; use https"
             if message not in self.warnings:
                 self.warnings.append(message)
 

@@ -516,6 +516,13 @@ class Planner:
                     " and run azfeeds again",
                 )
             named = url.with_segments(entry.project, entry.feed, entry.view)
+            if org.feed_by_name(named.feed_name) is None:
+                raise _lookup_error(
+                    d.site,
+                    f"feed id {url.feed} exists nowhere in organization '{org.name}', and no feed "
+                    f"is named '{named.feed_name}' any more (deleted?)",
+                    hint=f"check the feeds with 'azfeeds map --org {org.name}', then fix the URL",
+                )
             resolved, _ = resolve(org, named, d.site)
             d.identity = resolved.identity(url)
             d.new_url = resolved.uuid_url(url)

@@ -1,0 +1,243 @@
+"""Canary secrets through every command and error path: they must appear nowhere.
+
+A canary PAT (given as UV_INDEX_*_PASSWORD, AZFEEDS_PAT and --pat-file), a canary Entra token
+(from a fake `az`), and a canary password written into an index URL go through map, rewrite
+(--check, --diff, --json, --debug), doctor, env, login and logout, on success and on every kind of
+failure. stdout, stderr (log records at DEBUG and --debug tracebacks included), every file
+written, and the text of exceptions are scanned. Expected hits: 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emulator_client import Emulator, sample_config
+from helpers import run_cli, run_proc
+
+PAT_A = "CANARYPATA0123456789abcdef"
+PAT_B = "CANARYPATB0123456789abcdef"
+TOKEN = "CANARYTOKEN.eyJjYW5hcnkiOjF9.c2ln"
+IN_URL = "CANARYINURL9876543210"
+CANARIES = (PAT_A, PAT_B, TOKEN, IN_URL)
+
+
+def scan(*texts: str) -> list[str]:
+    return [c for c in CANARIES for t in texts if c in t]
+
+
+def scan_files(text: str, original_in_url: int) -> list[str]:
+    """Files: no PAT or token at all; the password written into a URL by the user no more often
+    than the user wrote it (azfeeds keeps userinfo as written unless --strip-credentials)."""
+    hits = [c for c in (PAT_A, PAT_B, TOKEN) if c in text]
+    if text.count(IN_URL) > original_in_url:
+        hits.append(f"{IN_URL} copied")
+    return hits
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    cfg = sample_config()
+    cfg["organizations"][0]["pats"] = [PAT_A]
+    cfg["organizations"][0]["tokens"] = [TOKEN]
+    cfg["organizations"][1]["pats"] = [PAT_B]
+    cfg["organizations"][1]["tokens"] = [TOKEN]
+    emulator = Emulator.start(cfg, tmp_path_factory.mktemp("emulator"))
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path, emu: Emulator) -> Path:
+    root = tmp_path / "p"
+    root.mkdir()
+    base = emu.root_url
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "s"\nversion = "0.1.0"\n\n'
+        f'[[tool.uv.index]]\nname = "orga"\nurl = "{base}/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n\n'
+        f'[[tool.uv.index]]\nname = "orgb"\nurl = "{base}/orgB/Project%20Y/_packaging/feedy/pypi/simple/"\n\n'
+        f'[tool.uv]\nextra-index-url = ["http://user:{IN_URL}@{base.split("://", 1)[1]}/orgA/_packaging/shared/pypi/simple/"]\n'
+    )
+    (root / "requirements.txt").write_text(
+        f"--extra-index-url http://build:{IN_URL}@{base.split('://', 1)[1]}/orgB/Project%20Y/_packaging/feedy/pypi/simple/\n"
+    )
+    cloud = (
+        root / "cloud"
+    )  # cloud URLs, reached through --api-url (the emulator): Entra may go there
+    cloud.mkdir()
+    (cloud / "uv.toml").write_text(
+        'index-url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n'
+    )
+    return root
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    pat = tmp_path / "pat.txt"
+    pat.write_text(PAT_A + "\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    az = bin_dir / "az"
+    az.write_text(
+        f"#!{sys.executable}\nimport json\nprint(json.dumps({{'accessToken': {TOKEN!r}, 'expires_on': 4102444800}}))\n"
+    )
+    az.chmod(az.stat().st_mode | stat.S_IXUSR)
+    return {
+        "UV_INDEX_ORGA_USERNAME": "u",
+        "UV_INDEX_ORGA_PASSWORD": PAT_A,
+        "UV_INDEX_ORGB_USERNAME": "u",
+        "UV_INDEX_ORGB_PASSWORD": PAT_B,
+        "AZFEEDS_PAT": PAT_B,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PAT_FILE": str(pat),
+    }
+
+
+def files_text(*roots: Path) -> str:
+    out = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file():
+                out.append(path.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(out)
+
+
+def commands(emu: Emulator, pat_file: str) -> list[list[str]]:
+    api = ["--api-url", emu.root_url]
+    return [
+        ["map", "--debug"],
+        ["map", "--json", "--views"],
+        ["rewrite", "--check", "--json", "--debug"],
+        ["rewrite", "--diff"],
+        ["rewrite", "--diff", "--json"],
+        ["rewrite", "--debug", "--verbose"],
+        ["rewrite", "--strip-credentials", "--debug"],
+        ["rewrite", "--mode", "names", "--json", "--debug"],
+        ["doctor", "--debug"],
+        ["doctor", "--json"],
+        ["env", "--json", "--shell", "github"],
+        ["env", "--shell", "dockerfile"],
+        ["rewrite", "--check", "--auth", "azure-cli", *api, "--debug", "cloud"],
+        ["rewrite", "--check", *api, "--debug", "--verbose", "cloud"],
+        ["doctor", "--json", *api, "cloud"],
+        ["map", "--pat-file", pat_file, "--org", f"{emu.root_url}/orgA", "--debug"],
+        [
+            "rewrite",
+            "--check",
+            "--auth",
+            "pat",
+            "--pat-file",
+            pat_file,
+            *api,
+            "--json",
+            "--debug",
+            "cloud",
+        ],
+        ["logout", "--debug"],
+    ]
+
+
+def test_canaries_never_appear_on_success_paths(
+    emu: Emulator, project: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    pat_file = env.pop("PAT_FILE")
+    cache = tmp_path / "cache"
+    env["AZFEEDS_CACHE_DIR"] = str(cache)
+    hits: list[str] = []
+    bearer_before = sum(1 for r in emu.log() if r["auth"] == "bearer" and r["status"] == 200)
+    for args in commands(emu, pat_file):
+        result = run_proc(args, cwd=project, env=env)
+        assert result.code in (0, 1), (args, result.stderr)
+        hits += [f"{args}: {h}" for h in scan(result.stdout, result.stderr)]
+    hits += scan_files(files_text(project, cache if cache.exists() else tmp_path / "nothing"), 2)
+    assert hits == []
+    bearer = (
+        sum(1 for r in emu.log() if r["auth"] == "bearer" and r["status"] == 200) - bearer_before
+    )
+    assert bearer >= 1, "the Entra canary token was really used (and then hidden)"
+
+
+FAILURES: list[tuple[str, dict[str, Any] | None, int]] = [
+    ("401", {"kind": "401", "times": None}, 3),
+    ("203", {"kind": "203", "times": None}, 3),
+    ("500", {"kind": "500", "times": None}, 4),
+    ("truncated", {"kind": "truncated", "times": None}, 4),
+    ("drop", {"kind": "drop", "times": None}, 4),
+]
+
+
+@pytest.mark.parametrize(("name", "fault", "code"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_canaries_never_appear_on_error_paths(
+    emu: Emulator, project: Path, env: dict[str, str], name: str, fault: dict[str, Any], code: int
+) -> None:
+    env.pop("PAT_FILE")
+    emu.set_faults("orgB", [fault])
+    try:
+        for args in (
+            ["rewrite", "--debug"],
+            ["rewrite", "--json"],
+            ["map", "--debug", "--verbose"],
+            ["doctor", "--json", "--debug"],
+        ):
+            result = run_proc(args, cwd=project, env=env)
+            expected = 1 if args[0] == "doctor" else code
+            assert result.code == expected, (args, result.stderr)
+            if "--debug" in args and args[0] != "doctor":
+                assert "Traceback" in result.stderr, "--debug shows the traceback"
+            assert scan(result.stdout, result.stderr) == [], args
+            if "--json" in args:
+                json.loads(result.stdout)
+    finally:
+        emu.set_faults("orgB", [])
+    assert scan_files(files_text(project), 2) == []
+
+
+def test_canaries_never_appear_in_debug_tracebacks(
+    project: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--debug prints the traceback (exception text included) before the error line."""
+    env.pop("PAT_FILE")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    (project / "pyproject.toml").write_text(
+        (project / "pyproject.toml").read_text() + "\nnot toml at all [\n"
+    )
+    for args in (
+        ["rewrite", "--debug"],
+        ["rewrite", "--offline", "--debug"],
+        ["doctor", "--offline", "--debug"],
+    ):
+        result = run_cli(args, cwd=project)
+        assert result.code == 6, (args, result.stderr)
+        assert "Traceback (most recent call last)" in result.stderr
+        assert scan(result.stdout, result.stderr) == []
+
+
+def test_log_records_are_scrubbed(
+    emu: Emulator,
+    project: Path,
+    env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env.pop("PAT_FILE")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    caplog.set_level(5)
+    result = run_cli(["rewrite", "--check", "--debug"], cwd=project)
+    assert result.code == 1
+    assert scan(caplog.text, result.stdout, result.stderr) == []
+    import logging
+
+    logging.getLogger("azfeeds.test").warning(
+        "leak attempt %s and Basic %s", PAT_A, "Q0FOQVJZUEFUQTAxMjM0NTY3ODlhYmNkZWY="
+    )
+    assert PAT_A not in result.stderr
