@@ -221,6 +221,13 @@ def _table_provider(
             discover_tenant=api.discover_tenant,
             session_factory=new_session,
         )
+        progress = Progress(common)
+        progress(f"fetching the feeds of {len(requests)} organizations")
+
+        def fetched(name: str) -> None:
+            progress.org_done(len(requests))
+            common.detail(f"fetched the feeds of '{name}'")
+
         try:
             return live_table(
                 requests,
@@ -229,9 +236,10 @@ def _table_provider(
                 ),
                 api,
                 broker,
-                progress=lambda name: common.detail(f"fetched the feeds of '{name}'"),
+                progress=fetched,
             )
         finally:
+            progress.clear()
             for warning in broker.warnings:
                 common.say(f"warning: {warning}")
 
@@ -266,6 +274,45 @@ class Common:
         """A line on stderr with --verbose or --debug."""
         if (self.verbose or self.debug) and not self.quiet:
             _err(message)
+
+
+class Progress:
+    """One line on stderr that redraws itself: on a terminal only.
+
+    Off when stderr is not a terminal, with --quiet, NO_COLOR or TERM=dumb: then azfeeds
+    prints nothing that moves.
+    """
+
+    def __init__(self, common: "Common") -> None:
+        import os
+
+        self.enabled = (
+            sys.stderr.isatty()
+            and not common.quiet
+            and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb"
+        )
+        self.shown = False
+        self.done_count = 0
+
+    def __call__(self, text: str) -> None:
+        if self.enabled:
+            from .secrets import scrub
+
+            sys.stderr.write("\r\x1b[2K" + scrub(f"azfeeds: {text}") + "\u2026")
+            sys.stderr.flush()
+            self.shown = True
+
+    def org_done(self, total: int) -> None:
+        """An organization's feeds arrived."""
+        self.done_count += 1
+        self(f"fetched the feeds of {self.done_count} of {total} organizations")
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self.shown = False
 
 
 def _out(text: str) -> None:
@@ -422,7 +469,7 @@ def rewrite(
     def work() -> int:
         from .engine import RewriteOptions
         from .engine import rewrite as run_rewrite
-        from .plan import Mode
+        from .planner import Mode
 
         options = RewriteOptions(
             mode=Mode(mode.value),
@@ -435,7 +482,11 @@ def rewrite(
             map_file=_path(map_file),
         )
         provider = None if (map_file or offline) else _table_provider(common, net)
-        result = run_rewrite(_paths(paths), options, provider)
+        progress = Progress(common)
+        try:
+            result = run_rewrite(_paths(paths), options, provider, progress)
+        finally:
+            progress.clear()
         return _render_rewrite(common, result, options)
 
     _guard(common, work)
@@ -743,7 +794,7 @@ def env_command(
 
         from .engine import load_workspace
         from .inspect import collect
-        from .plan import table_from_annotations
+        from .planner import table_from_annotations
         from .report import envelope
         from .snippets import needs, render
         from .sources import FileKind

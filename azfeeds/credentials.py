@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from .client import Credential
 from .errors import AuthError, UsageError
-from .plan import env_name
+from .planner import env_name
 from .secrets import register_secret
 
 if TYPE_CHECKING:

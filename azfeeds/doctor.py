@@ -18,7 +18,7 @@ from .inspect import (
     check_variables,
     collect,
 )
-from .plan import table_from_annotations
+from .planner import table_from_annotations
 from .sources import FileKind
 from .table import FeedTable, load_map
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
-from .plan import FilePlan, Mode, Options, Plan, Planner, table_from_annotations
+from .planner import FilePlan, Mode, Options, Plan, Planner, table_from_annotations
 from .sources import FileKind, Role, Site, SourceFile, load_source, may_hold_azure
 from .table import FeedTable, load_map
 from .tomlscan import TomlSyntaxError, scan_toml
@@ -73,16 +73,28 @@ def _load(candidate: Candidate, pinned: tuple[str, ...]) -> SourceFile | None:
     return load_source(snapshot, candidate.kind, pinned, lazy_lock=True)
 
 
+Progress = Callable[[str], None]
+PROGRESS_EVERY = 500  # files between two progress reports
+
+
 def load_workspace(
-    paths: Sequence[Path], *, recursive: bool, lock: bool, pinned: tuple[str, ...] = ()
+    paths: Sequence[Path],
+    *,
+    recursive: bool,
+    lock: bool,
+    pinned: tuple[str, ...] = (),
+    progress: Progress | None = None,
 ) -> Workspace:
     """Find and scan files. Files that cannot mention Azure cost one read and no parse."""
     found = discover(paths, recursive=recursive, lock=lock)
     ws = Workspace(warnings=list(found.warnings))
     seen_dirs: set[Path] = set()
+    total = len(found.files)
     for candidate in found.files:
         source = _load(candidate, pinned)
         ws.scanned += 1
+        if progress is not None and ws.scanned % PROGRESS_EVERY == 0:
+            progress(f"scanned {ws.scanned} of {total} files")
         if source is not None:
             ws.sources.append(source)
         if candidate.kind is FileKind.UV_LOCK:
@@ -205,40 +217,58 @@ def build_table(
     return provider(requests)
 
 
+def plan_options(options: RewriteOptions, *, with_map: bool) -> Options:
+    """The planner's options for a rewrite's options."""
+    return Options(
+        mode=options.mode,
+        strip_credentials=options.strip_credentials,
+        lock=options.lock,
+        offline=options.offline or with_map,
+        defer_lookups=options.check and options.offline and not with_map,
+        quick_lock=options.check and not options.diff,
+    )
+
+
+def new_texts(plan: Plan, pinned: tuple[str, ...]) -> dict[int, str]:
+    """The verified new text of every changed file (exit 6 before anything is written)."""
+    texts: dict[int, str] = {}
+    for fp in plan.changed_files:
+        texts[id(fp)] = fp.new_text()
+        verify(fp, texts[id(fp)], pinned)
+    return texts
+
+
+def write(plan: Plan, texts: dict[int, str]) -> list[Path]:
+    """Write every changed file, all or nothing."""
+    transaction = Transaction()
+    for fp in plan.changed_files:
+        transaction.add(fp.source.snapshot, texts[id(fp)])
+    transaction.commit()
+    return [fp.source.path for fp in plan.changed_files]
+
+
 def rewrite(
-    paths: Sequence[Path], options: RewriteOptions, provider: TableProvider | None = None
+    paths: Sequence[Path],
+    options: RewriteOptions,
+    provider: TableProvider | None = None,
+    progress: Progress | None = None,
 ) -> RewriteResult:
     """Plan, verify and (unless --check or --diff) write a rewrite."""
     map_table = load_map(options.map_file) if options.map_file is not None else None
     pinned = options.pinned + (map_table.pinned_bases() if map_table else ())
-    ws = load_workspace(paths, recursive=options.recursive, lock=options.lock, pinned=pinned)
-    table = build_table(ws, options, provider, map_table)
-    planner = Planner(
-        table,
-        Options(
-            mode=options.mode,
-            strip_credentials=options.strip_credentials,
-            lock=options.lock,
-            offline=options.offline or map_table is not None,
-            defer_lookups=options.check and options.offline and map_table is None,
-            quick_lock=options.check and not options.diff,
-        ),
+    ws = load_workspace(
+        paths, recursive=options.recursive, lock=options.lock, pinned=pinned, progress=progress
     )
+    table = build_table(ws, options, provider, map_table)
+    planner = Planner(table, plan_options(options, with_map=map_table is not None))
     plan = planner.run(ws.sources, ws.context)
     writing = not options.check and not options.diff
-    new_texts: dict[int, str] = {}
-    if writing or options.diff:  # --check alone needs to know what changes, not the new text
-        for fp in plan.changed_files:
-            new_texts[id(fp)] = fp.new_text()
-            verify(fp, new_texts[id(fp)], pinned)
-    diff = render_diff(plan.changed_files, new_texts) if options.diff else ""
-    written: list[Path] = []
-    if writing and plan.changed_files:
-        transaction = Transaction()
-        for fp in plan.changed_files:
-            transaction.add(fp.source.snapshot, new_texts[id(fp)])
-        transaction.commit()
-        written = [fp.source.path for fp in plan.changed_files]
+    if progress is not None and len(plan.changed_files) >= PROGRESS_EVERY:
+        progress(f"checking {len(plan.changed_files)} rewritten files")
+    # --check alone needs to know what changes, not the new texts
+    texts = new_texts(plan, pinned) if writing or options.diff else {}
+    diff = render_diff(plan.changed_files, texts) if options.diff else ""
+    written = write(plan, texts) if writing and plan.changed_files else []
     return RewriteResult(plan, written, diff, ws.scanned, ws.warnings)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .plan import env_name
+from .planner import env_name
 from .sources import TWIN_MARKER, FileKind, Role, Site, SourceFile
 from .table import FeedTable
 from .urls import AzureUrl, decode_segment, is_uuid

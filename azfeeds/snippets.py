@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .inspect import Index
-from .plan import env_name
+from .planner import env_name
 
 SHELLS = ("sh", "powershell", "github", "azure-pipelines", "dockerfile")
 

@@ -19,7 +19,7 @@ from tomlkit.exceptions import ParseError
 from tomlkit.items import AoT, Array, Table
 
 from .errors import FileError
-from .plan import TwinEdit, ValueEdit
+from .planner import TwinEdit, ValueEdit
 from .tomlscan import KeyPath
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from azfeeds.engine import RewriteOptions, rewrite
-from azfeeds.plan import Mode
+from azfeeds.planner import Mode
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MAP = FIXTURES / "map.json"

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from azfeeds.engine import RewriteOptions, rewrite
-from azfeeds.plan import Mode
+from azfeeds.planner import Mode
 
 MAP = Path(__file__).parent / "fixtures" / "map.json"
 
