@@ -732,9 +732,18 @@ def _partial_provider(common: "Common", net: "Network") -> Callable[[Any], Any]:
             discover_tenant=api.discover_tenant,
             session_factory=new_session,
         )
+        progress = Progress(common)
+        progress(f"asking {len(requests)} organizations for their feeds")
         try:
-            return partial_table(requests, LiveSettings(api_url=net.api_url), api, broker)
+            return partial_table(
+                requests,
+                LiveSettings(api_url=net.api_url),
+                api,
+                broker,
+                progress=lambda _name: progress.org_done(len(requests)),
+            )
         finally:
+            progress.clear()
             for warning in broker.warnings:
                 common.detail(f"warning: {warning}")
 

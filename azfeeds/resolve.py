@@ -216,12 +216,18 @@ def live_table(
 
 
 def partial_table(
-    requests: Sequence[OrgRequest], settings: LiveSettings, api: FeedsApi, broker: Broker
+    requests: Sequence[OrgRequest],
+    settings: LiveSettings,
+    api: FeedsApi,
+    broker: Broker,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[FeedTable, dict[str, str]]:
     """Like live_table, but failures are returned per organization (for `doctor`)."""
     table = FeedTable()
     failures: dict[str, str] = {}
     for request, result in fetch_all(requests, settings, api, broker):
+        if progress is not None:
+            progress(request.key.name)
         if isinstance(result, AzfeedsError):
             failures[str(request.key)] = result.message
         else:
