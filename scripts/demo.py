@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +155,17 @@ class Demo:
     def stop_emulator(self) -> None:
         if self.emulator is None:
             return
-        self.emulator.terminate()
+        # The control API's shutdown gives exit 0 on every system (Windows has no SIGTERM).
+        try:
+            request = urllib.request.Request(
+                f"{self.base}/_emulator/shutdown", data=b"{}", method="POST"
+            )
+            urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                request, timeout=5
+            ).close()
+            self.emulator.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.emulator.terminate()
         try:
             self.emulator.wait(timeout=10)
         except subprocess.TimeoutExpired:

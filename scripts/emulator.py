@@ -16,7 +16,8 @@ percent-decoded first:
   ``POST recreate-feed`` ``{"org", "feed"}``, ``POST create-feed`` ``{"org", "feed": {...}}``,
   ``POST rename-feed`` ``{"org", "feed", "new_name"}``, ``POST rename-project``
   ``{"org", "project", "new_name"}``, ``POST delete-feed`` ``{"org", "feed"}``, ``POST publish``
-  ``{"org", "feed", "package": {...}}``, ``POST auth`` ``{"org", "anonymous": bool}``.
+  ``{"org", "feed", "package": {...}}``, ``POST auth`` ``{"org", "anonymous": bool}``, ``POST shutdown`` (exit 0 after
+  answering: the portable way to stop it, Windows has no SIGTERM).
 
 Usage::
 
@@ -726,6 +727,7 @@ class Request:
     credential: str | None = None
     fault: str | None = None
     skip_log: bool = False
+    shutdown: bool = False
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -870,6 +872,9 @@ class Emulator:
         self.process_id = str(uuid.uuid4())
         self.root = "http://127.0.0.1"
         self.base = self.root
+        # Set by POST /_emulator/shutdown, after its response is sent: a clean exit 0 on every
+        # system (Windows has no SIGTERM; terminate() there ends the process with exit code 1).
+        self.stop_requested = threading.Event()
 
     def set_root(self, root: str) -> None:
         self.root = root
@@ -1413,6 +1418,10 @@ class Emulator:
             self.clear_records()
             req.skip_log = True
             return json_response(200, {"ok": True})
+        if action == "shutdown":
+            req.skip_log = True
+            req.shutdown = True
+            return json_response(200, {"ok": True})
         try:
             payload = json.loads(req.body or b"{}")
         except ValueError:
@@ -1698,6 +1707,8 @@ class Handler(BaseHTTPRequestHandler):
                 }
             )
         self.send(response, head=self.command == "HEAD")
+        if req.shutdown:
+            app.stop_requested.set()
 
     def send(self, response: Response, head: bool) -> None:
         self.send_response(response.status)
@@ -1792,8 +1803,9 @@ def main(argv: list[str] | None = None) -> int:
     thread.start()
     sys.stdout.write(json.dumps({"port": port, "url": root}) + "\n")
     sys.stdout.flush()
-    while not stop.wait(0.5):
-        pass
+    while not stop.wait(0.1):
+        if app.stop_requested.is_set():
+            break
     server.shutdown()
     server.server_close()
     with app.log_lock:

@@ -363,8 +363,15 @@ class Emulator:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM, wait, kill on timeout. Returns the exit code (idempotent)."""
+        """Ask it to shut down (POST /_emulator/shutdown: exit 0 on every system), then SIGTERM
+        or terminate, then kill on timeout. Returns the exit code (idempotent)."""
         if self.returncode is None:
+            if self.process.poll() is None:
+                try:
+                    http_request("POST", f"{self.root_url}/_emulator/shutdown", timeout=timeout)
+                    self.process.wait(timeout)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass  # not answering: the signals below
             self.returncode = _terminate(self.process, timeout)
             self._stdout_done.wait(timeout)
         return self.returncode

@@ -66,3 +66,25 @@ def run_proc(
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_fake_az(bin_dir: Path, source: str) -> Path:
+    """A stand-in Azure CLI in ``bin_dir`` that runs the Python ``source`` with this interpreter.
+
+    POSIX: an executable ``az`` with a shebang. Windows: ``az.py`` and an ``az.cmd`` launcher,
+    which is how the real Azure CLI is installed there (``shutil.which("az")`` finds it via
+    PATHEXT).
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    if source.startswith("#!"):
+        source = source.split("\n", 1)[1]
+    if os.name == "nt":
+        script = bin_dir / "az.py"
+        script.write_text(source)
+        launcher = bin_dir / "az.cmd"
+        launcher.write_text(f'@"{sys.executable}" "%~dp0az.py" %*\r\n')
+        return launcher
+    az = bin_dir / "az"
+    az.write_text(f"#!{sys.executable}\n{source}")
+    az.chmod(0o755)
+    return az

@@ -32,6 +32,7 @@ from fake_entra import (
     make_jwt,
     make_tls_files,
 )
+from helpers import write_fake_az
 
 from azfeeds import auth
 from azfeeds.auth import (
@@ -587,13 +588,8 @@ elif mode == "fail":
 
 @pytest.fixture
 def fake_az(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
-    if os.name == "nt":
-        pytest.skip("the fake az is a POSIX script")
     bindir = tmp_path / "bin"
-    bindir.mkdir()
-    script = bindir / "az"
-    script.write_text(FAKE_AZ.format(python=sys.executable))
-    script.chmod(0o755)
+    write_fake_az(bindir, FAKE_AZ.format(python=sys.executable))
     config = tmp_path / "az.json"
     record = tmp_path / "az-calls.jsonl"
     monkeypatch.setenv("PATH", str(bindir))

@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
-import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,12 +31,8 @@ from urllib.parse import unquote
 
 import pytest
 from fake_entra import FakeEntra, make_tls_files
-from helpers import Result, run_proc
+from helpers import Result, run_proc, write_fake_az
 from mitm_proxy import CertAuthority, MitmProxy, Seen
-
-pytestmark = pytest.mark.skipif(
-    sys.platform == "win32", reason="the fake az is a POSIX script with a shebang"
-)
 
 # -- canaries --------------------------------------------------------------------------------
 
@@ -258,15 +252,13 @@ def _fake_az(directory: Path) -> Path:
     directory.mkdir()
     log = directory / "az-calls.log"
     doc = json.dumps({"accessToken": AZ_TOKEN, "expires_on": 4_102_444_800, "tokenType": "Bearer"})
-    az = directory / "az"
-    az.write_text(
-        f"#!{sys.executable}\n"
+    write_fake_az(
+        directory,
         "import sys\n"
         f"with open({str(log)!r}, 'a') as f:\n"
         "    f.write(' '.join(sys.argv[1:]) + '\\n')\n"
-        f"print({doc!r})\n"
+        f"print({doc!r})\n",
     )
-    az.chmod(az.stat().st_mode | stat.S_IXUSR)
     return log
 
 

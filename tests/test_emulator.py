@@ -92,6 +92,7 @@ def anchors(page: str) -> list[str]:
 # Process contract
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a process on Windows")
 def test_startup_line_literal_config_and_stderr_log() -> None:
     config = json.dumps(sample_config())
     process = subprocess.Popen(
@@ -115,6 +116,37 @@ def test_startup_line_literal_config_and_stderr_log() -> None:
     assert out == b""
     records = [json.loads(x) for x in err.decode().splitlines() if x.startswith("{")]
     assert [r["route"] for r in records] == ["feeds"]
+
+
+def test_shutdown_endpoint_answers_then_exits_zero() -> None:
+    """The portable stop: POST /_emulator/shutdown answers 200, then the process exits 0."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(EMULATOR_SCRIPT),
+            "--port",
+            "0",
+            "--config",
+            json.dumps(sample_config()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        url = json.loads(process.stdout.readline().decode())["url"]
+        assert http_request("GET", f"{url}/orgA/_apis/packaging/feeds", auth=A).status == 200
+        answer = http_request("POST", f"{url}/_emulator/shutdown")
+        assert answer.status == 200 and answer.json() == {"ok": True}
+        out, err = process.communicate(timeout=5)
+        assert out == b""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    records = [json.loads(x) for x in err.decode().splitlines() if x.startswith("{")]
+    assert [r["route"] for r in records] == ["feeds"], "the shutdown request is not logged"
 
 
 def test_config_from_stdin() -> None:

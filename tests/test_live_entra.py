@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from emulator_client import Emulator, sample_config
 from fake_entra import FakeEntra, FakeMetadata, TlsFiles, make_tls_files
-from helpers import run_cli
+from helpers import run_cli, write_fake_az
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 SECRET = "CANARY-SP-SECRET-a9d2"
@@ -162,14 +162,11 @@ def test_managed_identity(
         meta.stop()
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="fake az is a POSIX script")
 def test_azure_cli_session(emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    az = bin_dir / "az"
     doc = json.dumps({"accessToken": TOKEN, "expires_on": 4_102_444_800, "tokenType": "Bearer"})
-    az.write_text(f"#!{sys.executable}\nimport sys\nprint({doc!r})\n")
-    az.chmod(az.stat().st_mode | stat.S_IXUSR)
+    write_fake_az(bin_dir, f"import sys\nprint({doc!r})\n")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     project = cloud_project(tmp_path / "p")
     result = run_cli(["rewrite", "--api-url", emu.root_url, "--verbose"], cwd=project)

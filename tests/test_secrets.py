@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from emulator_client import Emulator, sample_config
-from helpers import run_cli, run_proc
+from helpers import run_cli, run_proc, write_fake_az
 
 PAT_A = "CANARYPATA0123456789abcdef"
 PAT_B = "CANARYPATB0123456789abcdef"
@@ -85,11 +83,10 @@ def env(tmp_path: Path) -> dict[str, str]:
     pat.write_text(PAT_A + "\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    az = bin_dir / "az"
-    az.write_text(
-        f"#!{sys.executable}\nimport json\nprint(json.dumps({{'accessToken': {TOKEN!r}, 'expires_on': 4102444800}}))\n"
+    write_fake_az(
+        bin_dir,
+        f"import json\nprint(json.dumps({{'accessToken': {TOKEN!r}, 'expires_on': 4102444800}}))\n",
     )
-    az.chmod(az.stat().st_mode | stat.S_IXUSR)
     return {
         "UV_INDEX_ORGA_USERNAME": "u",
         "UV_INDEX_ORGA_PASSWORD": PAT_A,
