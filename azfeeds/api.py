@@ -4,7 +4,7 @@
 
     workspace = azfeeds.load(["."], recursive=True)
     table = azfeeds.table_from_map("feeds.json")      # or azfeeds.table_from_api(workspace)
-    rewrite = azfeeds.planner(workspace, table)           # decides everything, writes nothing
+    rewrite = azfeeds.plan(workspace, table)          # decides everything, writes nothing
     print(rewrite.diff())
     for change in rewrite.changes:
         print(change.path, change.line, change.old_form, "->", change.new_form)
