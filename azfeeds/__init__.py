@@ -5,9 +5,9 @@ documented in the README's "Library API" section and in ``azfeeds.api``. Its nam
 first use, so that ``import azfeeds`` (and ``azfeeds --version``) stay cheap.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
+# No import runs at import time (not even typing): a Ctrl-C that lands while the package loads
+# would otherwise escape before __main__.main() can turn it into exit 130.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -47,6 +47,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .api import Rewrite, apply, load, plan, table_from_api, table_from_map
     from .engine import Workspace
     from .errors import AuthError, AzfeedsError, ExitCode, FeedLookupError, FileError
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from .table import FeedTable
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'azfeeds' has no attribute {name!r}")
