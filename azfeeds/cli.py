@@ -315,17 +315,22 @@ class Progress:
             self.shown = False
 
 
-def _out(text: str) -> None:
-    from .secrets import scrub
+def _out(text: str, *, raw: bool = False) -> None:
+    """Results on stdout, scrubbed; control characters escaped unless ``raw`` (a --diff shows
+    the files' own bytes, as git diff does)."""
+    from .secrets import printable, scrub
 
-    sys.stdout.write(scrub(text))
+    text = scrub(text)
+    sys.stdout.write(text if raw else printable(text))
     sys.stdout.flush()
 
 
 def _err(message: str) -> None:
-    from .secrets import scrub
+    """One line on stderr, scrubbed: a newline or control character inside is escaped, so no
+    name from a file can forge a line of azfeeds' own or drive the terminal."""
+    from .secrets import printable, scrub
 
-    sys.stderr.write(scrub(f"azfeeds: {message}") + "\n")
+    sys.stderr.write(printable(scrub(f"azfeeds: {message}"), one_line=True) + "\n")
     sys.stderr.flush()
 
 
@@ -514,7 +519,7 @@ def _render_rewrite(common: "Common", result: Any, options: Any) -> int:
         _out(envelope("rewrite", code, doc, warnings=[*result.warnings, *plan.warnings]))
         return code
     if options.diff:
-        _out(result.diff)
+        _out(result.diff, raw=True)
     else:
         rows = [
             [c.path.as_posix(), str(c.line), c.old_form, c.new_form]
@@ -807,10 +812,21 @@ def env_command(
         from .report import envelope
         from .snippets import needs, render
         from .sources import FileKind
+        from .urls import look_alike_warning
 
         ws = load_workspace(_paths(paths), recursive=recursive, lock=False)
         configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
-        items = needs(collect(configs, table_from_annotations(configs)))
+        indexes = collect(configs, table_from_annotations(configs))
+        items = needs(indexes)
+        warnings = list(
+            dict.fromkeys(
+                f"{i.site.location}: {look_alike_warning(i.url)}"
+                for i in indexes
+                if i.url.look_alike
+            )
+        )
+        for warning in warnings:
+            common.say(f"warning: {warning}")
         if common.json:
             result = {
                 "shell": shell.value,
@@ -827,7 +843,7 @@ def env_command(
                 ],
                 "snippet": render(items, shell.value, os.environ) if items else "",
             }
-            _out(envelope("env", 0, result))
+            _out(envelope("env", 0, result, warnings=warnings))
             return 0
         if not items:
             common.say(

@@ -41,6 +41,7 @@ from .client import Credential
 from .errors import AuthError, UsageError
 from .planner import env_name
 from .secrets import register_secret
+from .urls import shown_host
 
 if TYPE_CHECKING:
     from .auth import TokenProvider
@@ -126,19 +127,6 @@ def cloud_wide_allowed(target: Target) -> bool:
         and is_https(target.api_base)
         and is_azure_services_host(host_of(target.api_base))
     )
-
-
-def shown_host(host: str) -> str:
-    """A host as printed: IDNA (``xn--``) form for non-ASCII names, so that a look-alike
-    written with other scripts cannot pass for the genuine host."""
-    try:
-        host.encode("ascii")
-    except UnicodeEncodeError:
-        try:
-            return host.encode("idna").decode("ascii")
-        except UnicodeError:
-            return host.encode("ascii", "backslashreplace").decode("ascii")
-    return host
 
 
 def in_ci(env: Mapping[str, str]) -> bool:

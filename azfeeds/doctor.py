@@ -13,6 +13,7 @@ from .inspect import (
     check_credentials_in_urls,
     check_hosts,
     check_lock,
+    check_look_alikes,
     check_probes,
     check_table,
     check_variables,
@@ -70,6 +71,7 @@ def diagnose(
     check_hosts(indexes, env)
     check_lock(indexes, locks, table)
     check_credentials_in_urls(indexes)
+    check_look_alikes(indexes)
     if provider is not None or map_table is not None:
         check_table(indexes, table, failures)
     if probe is not None:

@@ -58,10 +58,27 @@ class Workspace:
     scanned: int = 0
 
 
-def _load(candidate: Candidate, pinned: tuple[str, ...]) -> SourceFile | None:
-    """Read a file; scan it only when it may hold an Azure URL (most files cost one read)."""
+def _load(
+    candidate: Candidate, pinned: tuple[str, ...], warnings: list[str] | None = None
+) -> SourceFile | None:
+    """Read a file; scan it only when it may hold an Azure URL (most files cost one read).
+
+    A UTF-16 or UTF-32 file (a byte-order mark) is an error when named on the command line and a
+    warning in a walk: azfeeds edits UTF-8 only, and no byte search could see a URL in it.
+    """
     resolve = candidate.link or candidate.explicit
     real, data, mode = read_bytes(candidate.name, resolve=resolve)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        if warnings is not None and not candidate.explicit:
+            warnings.append(
+                f"{candidate.name}: skipped, UTF-16 or UTF-32 text (azfeeds edits UTF-8)"
+            )
+            return None
+        raise FileError(
+            "is UTF-16 or UTF-32 text; azfeeds edits UTF-8 files only (uv reads only UTF-8 too)",
+            path=candidate.name,
+            hint="convert it to UTF-8 (iconv -f UTF-16 -t UTF-8), then run azfeeds again",
+        )
     if not may_hold_azure(data):
         return None
     if has_nul(data):
@@ -91,7 +108,7 @@ def load_workspace(
     seen_dirs: set[Path] = set()
     total = len(found.files)
     for candidate in found.files:
-        source = _load(candidate, pinned)
+        source = _load(candidate, pinned, ws.warnings)
         ws.scanned += 1
         if progress is not None and ws.scanned % PROGRESS_EVERY == 0:
             progress(f"scanned {ws.scanned} of {total} files")
@@ -103,7 +120,8 @@ def load_workspace(
     for directory in seen_dirs:
         for name in ("pyproject.toml", "uv.toml"):
             sibling = directory / name
-            if os.path.normpath(sibling) in in_run or not sibling.is_file():
+            shown = os.path.normpath(sibling)
+            if shown in in_run or shown in found.refused or not sibling.is_file():
                 continue
             source = _load(Candidate(os.fspath(sibling), FileKind(name)), pinned)
             if source is not None:
@@ -224,6 +242,7 @@ def plan_options(options: RewriteOptions, *, with_map: bool) -> Options:
         strip_credentials=options.strip_credentials,
         lock=options.lock,
         offline=options.offline or with_map,
+        with_map=with_map,
         defer_lookups=options.check and options.offline and not with_map,
         quick_lock=options.check and not options.diff,
     )

@@ -156,7 +156,13 @@ class Transaction:
             raise KeyboardInterrupt
 
     def _check_writable(self, snapshot: Snapshot) -> None:
-        if not os.access(snapshot.real, os.W_OK):
+        # No write bit for anyone is read-only too: root, whom os.access always allows, and
+        # Windows' read-only attribute (shown as mode 0o444) are refused alike.
+        try:
+            no_write_bit = os.stat(snapshot.real).st_mode & 0o222 == 0
+        except OSError:
+            no_write_bit = False  # gone or unreachable: the conflict check says so
+        if no_write_bit or not os.access(snapshot.real, os.W_OK):
             raise FileError(
                 "is read-only; azfeeds does not replace read-only files",
                 path=snapshot.path,

@@ -14,7 +14,7 @@ from pathlib import Path
 from .planner import env_name
 from .sources import TWIN_MARKER, FileKind, Role, Site, SourceFile
 from .table import FeedTable
-from .urls import AzureUrl, decode_segment, is_uuid
+from .urls import AzureUrl, decode_segment, is_uuid, look_alike_warning
 
 UV_ROLES = (Role.UV_INDEX, Role.UV_INDEX_URL)
 
@@ -332,6 +332,14 @@ def check_probes(indexes: Sequence[Index], env: Mapping[str, str], probe: Probe)
             index.fixes.append(f"azfeeds rewrite {index.site.path.as_posix()}")
         elif status >= 400:
             index.problems.append(f"the index answered HTTP {status}")
+
+
+def check_look_alikes(indexes: Sequence[Index]) -> None:
+    """Hosts that spell Azure DevOps' name without being it."""
+    for index in indexes:
+        if index.url.look_alike:
+            index.problems.append(look_alike_warning(index.url))
+            index.fixes.append(f"check the URL in {index.site.location}")
 
 
 def check_credentials_in_urls(indexes: Sequence[Index]) -> None:

@@ -34,6 +34,7 @@ from .urls import (
     encode_name,
     format_readable,
     is_uuid,
+    look_alike_warning,
     parse_azure_url,
     parse_readable,
     redact_text,
@@ -185,6 +186,7 @@ class Options:
     lock: bool = True
     offline: bool = False  # no network table: resolve from the map and readable names only
     defer_lookups: bool = False  # --check --offline without a map: name form counts as a change
+    with_map: bool = False  # the table came from a map file (--map)
     quick_lock: bool = False  # nothing is written or shown: plan uv.lock from a search, no parse
 
 
@@ -234,6 +236,16 @@ class Resolved:
         )
         view = encode_name(self.view.name) if url.view is not None and self.view else None
         return format_readable(project, encode_name(self.feed.name), view, url.view_sep or "@")
+
+
+def _written_readable(resolved: Resolved, url: AzureUrl) -> str:
+    """The readable name to write beside the UUID form of the name-form ``url``: as the URL
+    spells it, unless it names the feed differently from the table (a renamed project): then the
+    current names, so that the next run finds nothing to rename."""
+    current = resolved.names_readable(url)
+    if _readable_key(current) != _readable_key(url.readable):
+        return current
+    return url.readable
 
 
 def _lookup_error(site: Site, message: str, hint: str | None = None) -> FeedLookupError:
@@ -448,6 +460,10 @@ class Planner:
             self._decide_add(d, url)
         if d.identity is None:
             d.identity = self._identity_of(d.final, d.site)
+        if url.look_alike and not d.site.role.in_lock:
+            warning = f"{d.site.location}: {look_alike_warning(url)}"
+            if warning not in self.plan.warnings:
+                self.plan.warnings.append(warning)
         if self.options.strip_credentials and url.has_secret and not d.site.role.in_lock:
             base = d.new_url or url
             d.new_url = base.without_userinfo()
@@ -494,7 +510,7 @@ class Planner:
             return
         d.identity = resolved.identity(url)
         d.new_url = resolved.uuid_url(url)
-        d.readable = url.readable
+        d.readable = _written_readable(resolved, url)
         d.action = Action.REWRITE
 
     def _decide_refresh(self, d: _Decision, url: AzureUrl) -> None:
@@ -573,7 +589,12 @@ class Planner:
                 d.site,
                 "no readable name is written beside this UUID URL and its organization is not "
                 "in the feed table",
-                hint="run without --offline, or give --map FILE",
+                hint=(
+                    "the map file does not list its organization: regenerate it with "
+                    "'azfeeds map --output FILE'"
+                    if self.options.with_map
+                    else "run without --offline, or give --map FILE"
+                ),
             )
         readable = _parse_readable_strict(target)
         project = readable.project if url.project is not None else None
@@ -595,7 +616,7 @@ class Planner:
         if resolved is None:
             return
         d.identity = resolved.identity(url)
-        d.readable = url.readable
+        d.readable = _written_readable(resolved, url)
         d.action = Action.ADD_TWIN
         d.twin_url = str(resolved.uuid_url(url).without_userinfo())
 
@@ -616,11 +637,15 @@ class Planner:
                 )
             )
             return
-        hint = (
-            "give --map FILE, or run without --offline"
-            if self.options.offline
-            else f"check the organization name; 'azfeeds map --org {url.org}' lists its feeds"
-        )
+        org = url.org if url.is_cloud else url.org_base_url
+        if url.look_alike:
+            hint = f"check the URL: {look_alike_warning(url)}"
+        elif self.options.with_map:
+            hint = f"the map file does not list it: 'azfeeds map --org {org} --output FILE' adds it"
+        elif self.options.offline:
+            hint = "give --map FILE, or run without --offline"
+        else:
+            hint = f"check the organization name; 'azfeeds map --org {org}' lists its feeds"
         raise _lookup_error(d.site, f"organization '{url.org}' is not in the feed table", hint)
 
     def _skip(self, site: Site, reason: str) -> None:

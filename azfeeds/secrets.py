@@ -24,6 +24,30 @@ _FIELD_RE = re.compile(
 )
 MASK = "***"
 
+# What must not reach a terminal from a file's bytes or a decoded URL: C0 and C1 control
+# characters (ESC sequences, BEL, a carriage return that overwrites the line) and the Unicode
+# marks that reorder text (bidirectional overrides and isolates). Tab is kept; newline too,
+# except in one-line messages, where it would forge a line of azfeeds' own.
+_UNPRINTABLE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNPRINTABLE_RE = re.compile(f"[{_UNPRINTABLE}]")
+_UNPRINTABLE_LINE_RE = re.compile(f"[\n{_UNPRINTABLE}]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    char = m.group()
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` with control characters and text-reordering marks shown as escapes (``\\x1b``,
+    ``\\u202e``; with ``one_line``, newlines as ``\\n`` too)."""
+    pattern = _UNPRINTABLE_LINE_RE if one_line else _UNPRINTABLE_RE
+    if pattern.search(text) is None:
+        return text
+    return pattern.sub(_escape, text)
+
 
 def register_secret(value: str | None) -> None:
     """Remember a secret so that it is scrubbed from anything azfeeds prints or logs."""
@@ -73,7 +97,7 @@ def setup_logging(level: int | None = None) -> None:
                 message = record.getMessage()
             except Exception:  # a malformed record: drop its arguments rather than fail
                 message = str(record.msg)
-            record.msg = scrub(message)
+            record.msg = printable(scrub(message))
             record.args = None
             if record.exc_text:
                 record.exc_text = scrub(record.exc_text)

@@ -301,6 +301,23 @@ def _feed_from(v: _Validator, obj: Mapping[str, Any], where: str) -> Feed:
     return Feed(id=feed_id, name=name, project=project, views=views)
 
 
+MAX_INT_DIGITS = 18  # a map file holds small numbers only (schema_version)
+
+
+class _LongNumberError(ValueError):
+    def __init__(self, digits: str) -> None:
+        super().__init__("number too long")
+        self.digits = digits
+
+
+def _parse_int(digits: str) -> int:
+    """JSON integers, refused past MAX_INT_DIGITS (Python refuses past 4300 digits anyway, with
+    an error that has no position)."""
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise _LongNumberError(digits)
+    return int(digits)
+
+
 def load_map(path: Path) -> FeedTable:
     """Read and validate a map file (exit 6 on any problem)."""
     try:
@@ -327,7 +344,14 @@ def load_map(path: Path) -> FeedTable:
     except UnicodeDecodeError as exc:
         raise FileError(f"map file is not UTF-8 (byte {exc.start})", path=path) from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_int=_parse_int)
+    except _LongNumberError as exc:
+        raise FileError(
+            f"map file holds a {len(exc.digits)}-digit number; none is longer than {MAX_INT_DIGITS}",
+            path=path,
+            line=text.count("\n", 0, max(text.find(exc.digits), 0)) + 1,
+            hint="regenerate it with 'azfeeds map --output FILE'",
+        ) from None
     except json.JSONDecodeError as exc:
         raise FileError(
             f"map file is not valid JSON: {exc.msg} (column {exc.colno})",

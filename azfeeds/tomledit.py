@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.exceptions import ParseError
+from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.items import AoT, Array, Table
 
 from .errors import FileError
@@ -38,11 +38,17 @@ def parse_checked(text: str, path: Path) -> tomlkit.TOMLDocument:
             line=exc.line,
             hint="fix the TOML syntax, then run azfeeds again",
         ) from None
+    except TOMLKitError as exc:  # KeyAlreadyPresent and kin: no position
+        raise FileError(
+            f"is not valid TOML: {exc}",
+            path=path,
+            hint="fix the TOML, then run azfeeds again",
+        ) from None
     except RecursionError:
         raise FileError("is not valid TOML: nested too deeply", path=path) from None
 
 
-def _reason(exc: ParseError) -> str:
+def _reason(exc: TOMLKitError) -> str:
     text = str(exc)
     cut = text.rfind(" at line ")
     return text[:cut] if cut > 0 else text
@@ -104,11 +110,11 @@ def verify_edit(
     expected = doc.unwrap()
     try:
         actual = tomlkit.parse(_strip_bom(new)).unwrap()
-    except ParseError as exc:
+    except TOMLKitError as exc:
         raise FileError(
             f"the rewritten text would not be valid TOML ({_reason(exc)}); nothing was written",
             path=path,
-            line=exc.line,
+            line=getattr(exc, "line", None),
             hint="this is a bug in azfeeds: please report it with the file's layout",
         ) from None
     if actual != expected:

@@ -98,12 +98,17 @@ class TomlScan:
 _NL_RE = re.compile(r"\n")
 _WS_RE = re.compile(r"[ \t]*")
 _WSNL_RE = re.compile(r"[ \t\r\n]*")
-_COMMENT_RE = re.compile(r"#[^\r\n]*")
+# TOML allows no control character but tab (and newlines between lines and in multi-line
+# strings): the patterns stop at one, and error() then names it.
+_CTL = r"\x00-\x08\x0a-\x1f\x7f"
+_CTL_ML = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_COMMENT_RE = re.compile(rf"#[^{_CTL}]*")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_\-]+")
-_BASIC_RE = re.compile(r'"((?:[^"\\\r\n]|\\.)*)"')
-_LITERAL_RE = re.compile(r"'([^'\r\n]*)'")
-_ML_BASIC_RE = re.compile(r'"""((?:[^"\\]|\\[\s\S]|"(?!""))*)"""("{0,2})')
-_ML_LITERAL_RE = re.compile(r"'''((?:[^']|'(?!''))*)'''('{0,2})")
+_BASIC_RE = re.compile(rf'"((?:[^"\\{_CTL}]|\\.)*)"')
+_LITERAL_RE = re.compile(rf"'([^'{_CTL}]*)'")
+_ML_BASIC_RE = re.compile(rf'"""((?:[^"\\{_CTL_ML}]|\\[\s\S]|"(?!""))*)"""("{{0,2}})')
+_ML_LITERAL_RE = re.compile(rf"'''((?:[^'{_CTL_ML}]|'(?!''))*)'''('{{0,2}})")
 _SCALAR_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:\d{2})?"
     r"|[A-Za-z0-9_+\-.:]+"
@@ -118,8 +123,9 @@ _SCALAR_VALID_RE = re.compile(
 )
 _SIMPLE_LINE_RE = re.compile(
     r"(?P<key>[A-Za-z0-9_\-]+)[ \t]*=[ \t]*"
-    r"(?:\"(?P<basic>[^\"\\\r\n]*)\"(?!\")|'(?P<literal>[^'\r\n]*)'(?!')|true|false|[+-]?(?:0|[1-9][0-9]*))"
-    r"[ \t]*(?P<comment>#[^\r\n]*)?(?:\r?\n|\Z)"
+    rf"(?:\"(?P<basic>[^\"\\{_CTL}]*)\"(?!\")|'(?P<literal>[^'{_CTL}]*)'(?!')"
+    r"|true|false|[+-]?(?:0|[1-9][0-9]*))"
+    rf"[ \t]*(?P<comment>#[^{_CTL}]*)?(?:\r?\n|\Z)"
 )
 _ESCAPES = {
     "b": "\b",
@@ -140,6 +146,9 @@ def keep_all(path: KeyPath, value: str) -> bool:
     return True
 
 
+MAX_NESTING = 100  # arrays and inline tables inside each other; real files use 3 or 4
+
+
 class _Scanner:
     def __init__(self, text: str, keep: Keep, tables: bool, duplicates: bool) -> None:
         self.t = text
@@ -151,6 +160,7 @@ class _Scanner:
         self.aot_counts: dict[KeyPath, int] = {}
         self.root = TableInfo((), False, 0, 0, "", 0, 0)
         self.current = self.root
+        self.depth = 0  # arrays and inline tables open around the current value
         self.defined: set[KeyPath] = (
             set()
         )  # keys and [tables] defined so far (duplicates are errors)
@@ -158,6 +168,14 @@ class _Scanner:
     # -- errors -------------------------------------------------------------------------
 
     def error(self, message: str, offset: int) -> TomlSyntaxError:
+        # A control character stops every pattern: name it rather than what it interrupted.
+        line_end = self.t.find("\n", offset)
+        m = _CONTROL_RE.search(self.t, offset, self.n if line_end < 0 else line_end)
+        if m is None and "multi-line" in message:
+            m = _CONTROL_RE.search(self.t, offset)
+        if m is not None:
+            offset = m.start()
+            message = f"control character U+{ord(self.t[offset]):04X} is not allowed in TOML"
         line = self.scan.line_of(offset)
         start, _ = self.scan.line_span(line)
         return TomlSyntaxError(message, line, offset - start + 1)
@@ -260,8 +278,8 @@ class _Scanner:
                 raise self.error("unterminated multi-line string", i)
             quote = '"""'
             end = m.end()
-            if self.keep(path, ""):
-                raw = m.group(1) + m.group(2)
+            raw = m.group(1) + m.group(2)
+            if self.keep(path, raw):  # undecoded: decoding only what is kept
                 if raw.startswith("\r\n"):
                     raw = raw[2:]
                 elif raw.startswith("\n"):
@@ -308,10 +326,15 @@ class _Scanner:
         c = self.t[i]
         if c in "\"'":
             return self.string(i, path)
-        if c == "[":
-            return self.array(i, path)
-        if c == "{":
-            return self.inline_table(i, path)
+        if c in "[{":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.error(
+                    f"nested too deeply (over {MAX_NESTING} arrays or inline tables)", i
+                )
+            end = self.array(i, path) if c == "[" else self.inline_table(i, path)
+            self.depth -= 1
+            return end
         m = _SCALAR_RE.match(self.t, i)
         if m is None or _SCALAR_VALID_RE.match(m.group(0)) is None:
             raise self.error("invalid value", i)
@@ -340,15 +363,22 @@ class _Scanner:
     def inline_table(self, i: int, path: KeyPath) -> int:
         i += 1
         t = self.t
+        keys_here: set[KeyPath] = set()  # keys and dotted-key prefixes defined in this table
         while True:
             i = self.skip_blank(i)
             if i >= self.n:
                 raise self.error("unterminated inline table", i)
             if t[i] == "}":
                 return i + 1
+            key_start = i
             keys, i = self.key(i)
             if i >= self.n or t[i] != "=":
                 raise self.error("expected '=' after a key", i)
+            full = tuple(keys)
+            if full in keys_here or any(full[:n] in keys_here for n in range(1, len(full))):
+                raise self.error(f"duplicate key '{'.'.join(keys)}' in an inline table", key_start)
+            keys_here.update(full[:n] for n in range(1, len(full)))  # dotted: tables
+            keys_here.add(full)
             i = self.skip_ws(i + 1)
             i = self.value(i, (*path, *keys))
             i = self.skip_blank(i)
@@ -383,13 +413,18 @@ class _Scanner:
         if is_array:
             parent = self.resolve(keys[:-1])
             arr: KeyPath = (*parent, keys[-1])
+            if self.check_duplicates and arr in self.defined:
+                raise self.error(
+                    f"[[{'.'.join(keys)}]]: '{keys[-1]}' is already defined as a key or table",
+                    start,
+                )
             index = self.aot_counts.get(arr, 0)
             self.aot_counts[arr] = index + 1
             path: KeyPath = (*arr, index)
         else:
             path = self.resolve(keys)
             if self.check_duplicates:
-                if path in self.defined:
+                if path in self.defined or path in self.aot_counts:
                     raise self.error(f"table [{'.'.join(keys)}] is defined twice", start)
                 self.defined.add(path)
         end = self.end_of_line(i)
@@ -407,7 +442,7 @@ class _Scanner:
         """``bare-key = "string" | 'string' | true | false | integer  [# comment]`` + newline."""
         path = (*self.current.path, m.group("key"))
         if self.check_duplicates:
-            if path in self.defined:
+            if path in self.defined or path in self.aot_counts:
                 raise self.error(f"duplicate key '{m.group('key')}'", m.start("key"))
             self.defined.add(path)
         if m.group("basic") is not None:
@@ -442,7 +477,7 @@ class _Scanner:
                 raise self.error("expected '=' after a key", i)
             path = (*self.current.path, *keys)
             if self.check_duplicates:
-                if path in self.defined:
+                if path in self.defined or path in self.aot_counts:
                     raise self.error(f"duplicate key '{'.'.join(keys)}'", key_start)
                 self.defined.add(path)
             i = self.skip_ws(i + 1)
@@ -455,7 +490,8 @@ def scan_toml(
     text: str, keep: Keep = keep_all, *, tables: bool = True, duplicates: bool = True
 ) -> TomlScan:
     """Scan a TOML document. ``keep(path, value)`` selects which strings are recorded
-    (it is first called with an empty value for multi-line strings, to skip decoding them).
+    (for a multi-line basic string it is called with the undecoded text first, to skip decoding
+    the strings it does not want).
     ``tables=False`` records no table headers, ``duplicates=False`` skips the duplicate-key
     check: both save memory on a large, machine-written uv.lock.
 

@@ -92,9 +92,66 @@ def encode_name(name: str) -> str:
     return quote(name, safe="!$'()*,;=-._~")
 
 
+# Letters of other scripts drawn like Latin ones, for the look-alike test (a short list: the
+# ones that can spell "dev azure com" and "visualstudio com").
+_HOMOGLYPHS = str.maketrans(
+    "\u0430\u0435\u043e\u0440\u0441\u0455\u0456\u0458\u0443\u0445\u0475\u03bf\u03b1"
+    "\u03bd\u03c5\u0131\u0501\u0261\u1d20\u217c\u0269",
+    "aeopcsijyxvoavuidgvli",
+)
+_IMITATED = ("devazurecom", "visualstudiocom")
+
+
+def shown_host(host: str) -> str:
+    """A host as printed: IDNA (``xn--``) form for non-ASCII names, so that a look-alike
+    written with other scripts cannot pass for the genuine host."""
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError:
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return host.encode("ascii", "backslashreplace").decode("ascii")
+    return host
+
+
+def look_alike_warning(url: AzureUrl) -> str:
+    """What to say about a host that imitates Azure DevOps Services' name."""
+    return (
+        f"the host {shown_host(url.host)} imitates Azure DevOps ({CLOUD_HOST}) but is not it: "
+        f"a typo, or a trap for a PAT; azfeeds sends it no Azure DevOps credential"
+    )
+
+
+def imitates_azure(host: str) -> bool:
+    """Whether a host name that is not Azure DevOps Services' spells its name anyway, once
+    punctuation, accents and look-alike letters are set aside."""
+    import unicodedata
+
+    name = host.lower()
+    if name.startswith("xn--") or ".xn--" in name:
+        try:
+            name = name.encode("ascii").decode("idna")
+        except UnicodeError:
+            name = host.lower()  # not valid IDNA: judged as written
+    folded = unicodedata.normalize("NFKD", name).translate(_HOMOGLYPHS)
+    skeleton = "".join(c for c in folded if c.isascii() and c.isalnum())
+    return any(word in skeleton for word in _IMITATED)
+
+
+_CONTROL_CHAR_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def decode_segment(segment: str) -> str:
-    """Percent-decode a path segment (``My%20Project`` -> ``My Project``)."""
-    return unquote(segment)
+    """Percent-decode a path segment (``My%20Project`` -> ``My Project``).
+
+    Control characters stay encoded (``%0A``): no Azure DevOps name holds one, and a decoded
+    name is printed, so ``%0a`` or ``%1b`` in a file must not reach the terminal as themselves.
+    """
+    text = unquote(segment)
+    if _CONTROL_CHAR_RE.search(text):
+        text = _CONTROL_CHAR_RE.sub(lambda m: quote(m.group()), text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -168,6 +225,12 @@ class AzureUrl:
         """Azure DevOps Services (the cloud host or the legacy host)."""
         return self.host_kind is not HostKind.SERVER
 
+    @property
+    def look_alike(self) -> bool:
+        """A server host whose name imitates Azure DevOps Services' (``pkgs.dev.azure.com.evil``,
+        ``pkgs.dev-azure.com``, Cyrillic letters...): a typo, or a trap for a PAT."""
+        return self.host_kind is HostKind.SERVER and imitates_azure(self.host)
+
     # -- forms ----------------------------------------------------------------------------
 
     @property
@@ -212,10 +275,14 @@ class AzureUrl:
 
     @property
     def redacted(self) -> str:
-        """The URL as it may be printed."""
-        if self.userinfo is None:
-            return str(self)
-        return str(replace(self, userinfo=redact_userinfo(self.userinfo)))
+        """The URL as it may be printed: no secret, and a non-ASCII host in IDNA form (so that
+        a look-alike in other scripts cannot pass for the genuine host)."""
+        url = self
+        if not self.hostport.isascii():
+            url = replace(url, hostport=shown_host(self.hostport))
+        if url.userinfo is None:
+            return str(url)
+        return str(replace(url, userinfo=redact_userinfo(url.userinfo)))
 
     def with_segments(self, project: str | None, feed: str, view: str | None) -> AzureUrl:
         """The same URL with other raw project, feed and view segments (everything else kept)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,9 @@ class Discovery:
 
     files: list[Candidate]
     warnings: list[str]
+    # Files the walk refused (symbolic links out of the tree), as normalised paths: never read,
+    # not even as the configuration beside a uv.lock.
+    refused: set[str]
 
 
 def _shown(path: Path | str) -> str:
@@ -55,6 +59,7 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
     """Files to handle under ``paths`` (default: the current directory)."""
     found: list[Candidate] = []
     warnings: list[str] = []
+    refused: set[str] = set()
     seen: set[str] = set()
     cwd = os.getcwd()
 
@@ -76,10 +81,8 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
 
     roots = list(paths or [Path(".")])
     for given in roots:
-        if not given.exists() and not given.is_symlink():
-            raise FileError("no such file or directory", path=given)
-        if given.is_dir():
-            walked = list(_walk_dir(given, recursive, warnings))
+        if _is_dir_given(given):
+            walked = list(_walk_dir(given, recursive, warnings, refused))
             walked.sort(key=lambda c: c.name)  # one sort: files in a stable order
             if len(roots) == 1:  # one tree: its paths are unique, no need to compare them
                 found.extend(c for c in walked if lock or c.kind is not FileKind.UV_LOCK)
@@ -98,10 +101,31 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
             sibling = given.parent / "uv.lock"
             if sibling.is_file():
                 add(Candidate(_shown(sibling), FileKind.UV_LOCK))
-    return Discovery(found, warnings)
+    return Discovery(found, warnings, refused)
 
 
-def _walk_dir(root: Path, recursive: bool, warnings: list[str]) -> Iterator[Candidate]:
+def _is_dir_given(given: Path) -> bool:
+    """Whether a path named on the command line is a directory; FileError when it cannot be
+    reached (a dangling symbolic link is reached: it is refused later, as a link)."""
+    try:
+        return stat.S_ISDIR(os.stat(given).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(given):
+            return False
+        raise FileError("no such file or directory", path=given) from None
+    except PermissionError:
+        raise FileError(
+            "permission denied: a directory on its path cannot be searched",
+            path=given,
+            hint="check the permissions of its directories (ls -ld)",
+        ) from None
+    except OSError as exc:
+        raise FileError(f"cannot read: {exc.strerror}", path=given) from None
+
+
+def _walk_dir(
+    root: Path, recursive: bool, warnings: list[str], refused: set[str]
+) -> Iterator[Candidate]:
     root_real = os.path.realpath(root)
     top = os.path.normpath(root)
     # paths are built as prefix + name: no normpath per file ("." gives plain relative names)
@@ -139,6 +163,7 @@ def _walk_dir(root: Path, recursive: bool, warnings: list[str]) -> Iterator[Cand
                     warnings.append(
                         f"{prefix + name}: skipped, a symbolic link that points out of the tree"
                     )
+                    refused.add(os.path.normpath(prefix + name))
                     continue
                 if not os.path.isfile(target):
                     continue

@@ -191,3 +191,42 @@ def test_env_without_named_indexes(tmp_path: Path) -> None:
     result = run_cli(["env"], cwd=tmp_path)
     assert result.code == 0 and result.stdout == ""
     assert "no named Azure index" in result.stderr
+
+
+LOOK_ALIKES = [
+    "pkgs.dev.azure.com.evil.example",
+    "pkgs.dev-azure.com",
+    "pkgs.dev.\u0430zure.com",  # a Cyrillic 'a'
+]
+
+
+@pytest.mark.parametrize("host", LOOK_ALIKES)
+def test_look_alike_hosts_are_named_by_doctor_env_and_rewrite(tmp_path: Path, host: str) -> None:
+    url = f"https://{host}/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+    (tmp_path / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "a"\nurl = "{url}"\n')
+    shown = host.encode("idna").decode() if not host.isascii() else host
+    said = f"the host {shown} imitates Azure DevOps (pkgs.dev.azure.com) but is not it"
+
+    result = run_cli(["doctor", "--offline", "--json"], cwd=tmp_path)
+    index = json.loads(result.stdout)["result"]["indexes"][0]
+    assert any(said in problem for problem in index["problems"]), index
+    env = run_cli(["env"], cwd=tmp_path)
+    assert env.code == 0 and f"warning: pyproject.toml:3: {said}" in env.stderr
+
+    # A map that knows the server: the rewrite works, and says so too.
+    doc = json.loads(MAP.read_text())
+    org = next(o for o in doc["organizations"] if o["name"] == "orgA")
+    server = dict(org, url=f"https://{host}/orgA")
+    (tmp_path / "map.json").write_text(json.dumps(dict(doc, organizations=[server])))
+    rewrite = run_cli(["rewrite", "--map", str(tmp_path / "map.json")], cwd=tmp_path)
+    assert said in rewrite.stderr, rewrite.stderr
+
+
+@pytest.mark.parametrize(
+    "host", ["tfs.corp.example", "azure-devops.corp.example", "devops.azure.internal"]
+)
+def test_ordinary_servers_are_not_look_alikes(tmp_path: Path, host: str) -> None:
+    url = f"https://{host}/DefaultCollection/Tools/_packaging/onprem/pypi/simple/"
+    (tmp_path / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "a"\nurl = "{url}"\n')
+    result = run_cli(["doctor", "--offline"], cwd=tmp_path)
+    assert "imitates" not in result.output

@@ -87,8 +87,7 @@ def test_a_failed_replace_rolls_back_the_others(
 
 
 @posix_only
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores permissions")
-def test_read_only_file_is_refused(tmp_path: Path) -> None:
+def test_read_only_file_is_refused_by_anyone_even_root(tmp_path: Path) -> None:
     path = _pyproject(tmp_path / "pyproject.toml")
     path.chmod(0o444)
     before = path.read_bytes()
@@ -98,7 +97,7 @@ def test_read_only_file_is_refused(tmp_path: Path) -> None:
 
 
 @posix_only
-def test_read_only_file_is_refused_even_for_root(
+def test_a_file_the_system_denies_writing_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _pyproject(tmp_path / "pyproject.toml")

@@ -238,3 +238,22 @@ def test_log_records_are_scrubbed(
         "leak attempt %s and Basic %s", PAT_A, "Q0FOQVJZUEFUQTAxMjM0NTY3ODlhYmNkZWY="
     )
     assert PAT_A not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "one_line", "shown"),
+    [
+        ("plain text\twith a tab\n", False, "plain text\twith a tab\n"),
+        ("a\x1b[2Jb\x07", False, "a\\x1b[2Jb\\x07"),
+        ("two\nlines\r", True, "two\\nlines\\r"),
+        ("keep\nnewlines", False, "keep\nnewlines"),
+        ("rtl \u202eevil\u2066", False, "rtl \\u202eevil\\u2066"),
+        ("c1 \x85 \x9b", False, "c1 \\x85 \\x9b"),
+    ],
+)
+def test_printable_escapes_what_could_drive_a_terminal(
+    text: str, one_line: bool, shown: str
+) -> None:
+    from azfeeds.secrets import printable
+
+    assert printable(text, one_line=one_line) == shown

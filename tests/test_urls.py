@@ -7,6 +7,7 @@ import pytest
 from azfeeds.urls import (
     HostKind,
     UrlError,
+    decode_segment,
     parse_azure_url,
     parse_readable,
     redact_text,
@@ -249,3 +250,18 @@ def test_parse_readable(text: str, parts: tuple[object, ...]) -> None:
 @pytest.mark.parametrize("text", ["", "?", "a/b/c", "/feed", "feed@", "two words"])
 def test_parse_readable_rejects(text: str) -> None:
     assert parse_readable(text) is None
+
+
+@pytest.mark.parametrize(
+    ("segment", "decoded"),
+    [
+        ("My%20Project", "My Project"),
+        ("nope%0aazfeeds:%20all%20good", "nope%0Aazfeeds: all good"),
+        ("x%1b]0;t%07", "x%1B]0;t%07"),
+        ("raw\x1besc", "raw%1Besc"),
+        ("caf%C3%A9", "café"),
+        ("c1%C2%85", "c1%C2%85"),
+    ],
+)
+def test_decoded_names_never_hold_control_characters(segment: str, decoded: str) -> None:
+    assert decode_segment(segment) == decoded
