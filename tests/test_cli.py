@@ -227,7 +227,10 @@ def test_internal_errors_are_exit_70_without_traceback(
     assert "Traceback" not in result.output
     debug = run_cli(["rewrite", "--debug", "--map", str(MAP)], cwd=project)
     assert debug.code == 70, "--debug keeps the exit code"
-    assert "Traceback (most recent call last)" in debug.stderr and "RuntimeError: unexpected" in debug.stderr
+    assert (
+        "Traceback (most recent call last)" in debug.stderr
+        and "RuntimeError: unexpected" in debug.stderr
+    )
 
 
 def test_add_mode_reports_twin_variables(project: Path) -> None:
