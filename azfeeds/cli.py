@@ -926,12 +926,13 @@ def login(
     token_cache: CachePolicyOpt = "auto",
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Sign in to Microsoft Entra ID and keep the token for later runs (Azure DevOps Services)."""
-    common = Common("login", False, verbose, quiet, debug)
+    common = Common("login", json_out, verbose, quiet, debug)
 
     def work() -> int:
         from . import auth
@@ -954,6 +955,12 @@ def login(
         user = auth.login(_entra_config(chosen, client_id), store, method.value, _err)
         for warning in getattr(store, "warnings", []):
             common.say(f"warning: {warning}")
+        if common.json:
+            from .report import envelope
+
+            result = {"user": user, "token_cache": str(store.location())}
+            _out(envelope("login", 0, result, warnings=list(getattr(store, "warnings", []))))
+            return 0
         _out(f"signed in as {user}; token cache: {store.location()}\n")
         return 0
 
@@ -962,12 +969,13 @@ def login(
 
 @app.command()
 def logout(
+    json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Forget the token kept by 'azfeeds login' (deletes the token cache)."""
-    common = Common("logout", False, verbose, quiet, debug)
+    common = Common("logout", json_out, verbose, quiet, debug)
 
     def work() -> int:
         from . import auth
@@ -975,6 +983,12 @@ def logout(
         _logging(common)
         store = auth.TokenCacheStore(auth.default_cache_dir(), policy="auto")
         removed = auth.logout(_entra_config(None, None), store)
+        if common.json:
+            from .report import envelope
+
+            result = {"removed": removed, "token_cache": str(store.location())}
+            _out(envelope("logout", 0, result))
+            return 0
         _out("signed out\n" if removed else "nothing to forget: no token was cached\n")
         return 0
 

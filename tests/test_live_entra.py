@@ -200,3 +200,19 @@ def test_login_then_rewrite_with_the_cached_token(
     assert logout.code == 0 and logout.stdout == "signed out\n"
     assert not any(cache_dir.glob("msal_token_cache*"))
     assert_clean(login.output, result.output, logout.output)
+
+
+def test_login_and_logout_json_documents(
+    entra: FakeEntra, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AZFEEDS_TENANT", "tenant-a")
+    login = run_cli(["login", "--method", "device-code", "--json"], cwd=tmp_path)
+    assert login.code == 0, login.stderr
+    doc = json.loads(login.stdout)
+    assert doc["command"] == "login" and doc["status"] == "ok" and doc["schema_version"] == 1
+    assert doc["result"]["user"] and Path(doc["result"]["token_cache"]).exists()
+    logout = run_cli(["logout", "--json"], cwd=tmp_path)
+    assert json.loads(logout.stdout)["result"]["removed"] is True
+    again = run_cli(["logout", "--json"], cwd=tmp_path)
+    assert json.loads(again.stdout)["result"]["removed"] is False
+    assert_clean(login.output, logout.output, again.output)
