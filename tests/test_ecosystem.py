@@ -273,6 +273,19 @@ def test_build_makes_a_complete_wheel_and_sdist(dist: Path) -> None:
     assert "Requires-Python: >=3.10" in meta
     for dep in ("msal", "requests", "tomlkit", "typer"):
         assert f"Requires-Dist: {dep}" in meta
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    import tarfile
+
+    with tarfile.open(sdists[0]) as sdist:
+        members = {m.name.split("/", 1)[1] for m in sdist.getmembers() if "/" in m.name}
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "azfeeds/__init__.py",
+        "azfeeds/py.typed",
+    ):
+        assert needed in members, needed
 
 
 @pytest.mark.slow
