@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,8 +275,6 @@ def test_build_makes_a_complete_wheel_and_sdist(dist: Path) -> None:
     for dep in ("msal", "requests", "tomlkit", "typer"):
         assert f"Requires-Dist: {dep}" in meta
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
-    import tarfile
-
     with tarfile.open(sdists[0]) as sdist:
         members = {m.name.split("/", 1)[1] for m in sdist.getmembers() if "/" in m.name}
     for needed in (
