@@ -632,6 +632,17 @@ def _common_problems(name: str, state: TreeState) -> list[str]:
     return problems
 
 
+def _tally(summary: KillSummary | SigintSummary, name: str, state: TreeState) -> list[str]:
+    """Count one trial's tree into ``summary``; the problems every kind of trial shares."""
+    summary.trials += 1
+    summary.interrupted_writes += len(state.torn)
+    summary.unparsable_files += len(state.unparsable)
+    summary.mode_changes += len(state.mode_changes)
+    summary.unexpected_files += len(state.unexpected)
+    summary.leftover_temp_files += len(state.temps)
+    return _common_problems(name, state)
+
+
 def _kill_trial(
     ctx: _Context, name: str, delay: float, summary: KillSummary, trigger: str | None = None
 ) -> None:
@@ -639,13 +650,7 @@ def _kill_trial(
     target = tree / trigger if trigger else None
     result = run_and_signal(rewrite_cmd(ctx.map_file), tree, delay, signal.SIGKILL, target)
     state = scan(tree, ctx.old, ctx.new)
-    summary.trials += 1
-    problems = _common_problems(name, state)
-    summary.interrupted_writes += len(state.torn)
-    summary.unparsable_files += len(state.unparsable)
-    summary.mode_changes += len(state.mode_changes)
-    summary.unexpected_files += len(state.unexpected)
-    summary.leftover_temp_files += len(state.temps)
+    problems = _tally(summary, name, state)
     summary.trials_with_leftover_temps += bool(state.temps)
     outcome = state.outcome
     if result.code == 0:
@@ -766,13 +771,7 @@ def _sigint_trial(
     target = tree / trigger if trigger else None
     result = run_and_signal(rewrite_cmd(ctx.map_file), tree, delay, signal.SIGINT, target)
     state = scan(tree, ctx.old, ctx.new)
-    summary.trials += 1
-    problems = _common_problems(name, state)
-    summary.interrupted_writes += len(state.torn)
-    summary.unparsable_files += len(state.unparsable)
-    summary.mode_changes += len(state.mode_changes)
-    summary.unexpected_files += len(state.unexpected)
-    summary.leftover_temp_files += len(state.temps)
+    problems = _tally(summary, name, state)
     key = "hung" if result.code is None else str(result.code)
     summary.exit_codes[key] = summary.exit_codes.get(key, 0) + 1
     outcome = state.outcome
