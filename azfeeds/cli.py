@@ -203,24 +203,32 @@ def _auth_settings(net: "Network") -> Any:
     )
 
 
+def _api_and_broker(common: "Common", net: "Network") -> tuple[Any, Any]:
+    """The feeds API client and the credential broker of a command that uses the network
+    (logging set up first; requests and msal are imported here, not at start-up)."""
+    from .client import ClientSettings, HttpFeedsApi, new_session
+    from .credentials import Broker
+
+    _logging(common)
+    api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
+    broker = Broker(
+        _auth_settings(net),
+        prompt=lambda text: _err(text),
+        discover_tenant=api.discover_tenant,
+        session_factory=new_session,
+    )
+    return api, broker
+
+
 def _table_provider(
     common: "Common", net: "Network", explicit_bases: tuple[str, ...] = (), all_views: bool = False
 ) -> Callable[[Any], Any]:
     """The live table provider (imports requests only when called)."""
 
     def provide(requests: Any) -> Any:
-        from .client import ClientSettings, HttpFeedsApi, new_session
-        from .credentials import Broker
         from .resolve import LiveSettings, live_table
 
-        _logging(common)
-        api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
-        broker = Broker(
-            _auth_settings(net),
-            prompt=lambda text: _err(text),
-            discover_tenant=api.discover_tenant,
-            session_factory=new_session,
-        )
+        api, broker = _api_and_broker(common, net)
         progress = Progress(common)
         progress(f"fetching the feeds of {len(requests)} organizations")
 
@@ -725,18 +733,9 @@ def doctor(
 
 def _partial_provider(common: "Common", net: "Network") -> Callable[[Any], Any]:
     def provide(requests: Any) -> Any:
-        from .client import ClientSettings, HttpFeedsApi, new_session
-        from .credentials import Broker
         from .resolve import LiveSettings, partial_table
 
-        _logging(common)
-        api = HttpFeedsApi(ClientSettings(timeout=net.timeout, rate_limit_budget=_max_wait()))
-        broker = Broker(
-            _auth_settings(net),
-            prompt=lambda text: _err(text),
-            discover_tenant=api.discover_tenant,
-            session_factory=new_session,
-        )
+        api, broker = _api_and_broker(common, net)
         progress = Progress(common)
         progress(f"asking {len(requests)} organizations for their feeds")
         try:
