@@ -161,9 +161,8 @@ class _Scanner:
         self.root = TableInfo((), False, 0, 0, "", 0, 0)
         self.current = self.root
         self.depth = 0  # arrays and inline tables open around the current value
-        self.defined: set[KeyPath] = (
-            set()
-        )  # keys and [tables] defined so far (duplicates are errors)
+        # keys and [tables] defined so far (duplicates are errors)
+        self.defined: set[KeyPath] = set()
 
     # -- errors -------------------------------------------------------------------------
 
@@ -391,6 +390,14 @@ class _Scanner:
 
     # -- statements ---------------------------------------------------------------------
 
+    def define(self, path: KeyPath) -> bool:
+        """Record a key or [table] path; False when it is defined already (a key, a table or an
+        array of tables)."""
+        if path in self.defined or path in self.aot_counts:
+            return False
+        self.defined.add(path)
+        return True
+
     def resolve(self, logical: list[str]) -> KeyPath:
         cur: KeyPath = ()
         for part in logical:
@@ -423,10 +430,8 @@ class _Scanner:
             path: KeyPath = (*arr, index)
         else:
             path = self.resolve(keys)
-            if self.check_duplicates:
-                if path in self.defined or path in self.aot_counts:
-                    raise self.error(f"table [{'.'.join(keys)}] is defined twice", start)
-                self.defined.add(path)
+            if self.check_duplicates and not self.define(path):
+                raise self.error(f"table [{'.'.join(keys)}] is defined twice", start)
         end = self.end_of_line(i)
         if not self.record_tables:
             self.current = TableInfo(path, is_array, 0, 0, "", 0, end)
@@ -441,10 +446,8 @@ class _Scanner:
     def simple_line(self, m: re.Match[str]) -> int:
         """``bare-key = "string" | 'string' | true | false | integer  [# comment]`` + newline."""
         path = (*self.current.path, m.group("key"))
-        if self.check_duplicates:
-            if path in self.defined or path in self.aot_counts:
-                raise self.error(f"duplicate key '{m.group('key')}'", m.start("key"))
-            self.defined.add(path)
+        if self.check_duplicates and not self.define(path):
+            raise self.error(f"duplicate key '{m.group('key')}'", m.start("key"))
         if m.group("basic") is not None:
             self.add_string(path, m.group("basic"), m.start("basic") - 1, m.end("basic") + 1, '"')
         elif m.group("literal") is not None:
@@ -476,10 +479,8 @@ class _Scanner:
             if i >= self.n or t[i] != "=":
                 raise self.error("expected '=' after a key", i)
             path = (*self.current.path, *keys)
-            if self.check_duplicates:
-                if path in self.defined or path in self.aot_counts:
-                    raise self.error(f"duplicate key '{'.'.join(keys)}'", key_start)
-                self.defined.add(path)
+            if self.check_duplicates and not self.define(path):
+                raise self.error(f"duplicate key '{'.'.join(keys)}'", key_start)
             i = self.skip_ws(i + 1)
             i = self.value(i, path)
             i = self.end_of_line(i)
