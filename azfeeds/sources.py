@@ -439,25 +439,19 @@ def _scan_ini(source: SourceFile, pinned: tuple[str, ...]) -> None:
                 previous = (number, start, content)
                 continue
             m_opt = _INI_OPTION_RE.match(body.lstrip())
+            if section is None:
+                what = "a line" if m_opt is None else "a key"
+                raise FileError(
+                    f"is not a valid pip configuration file: {what} comes before any [section]",
+                    path=source.path,
+                    line=number,
+                    hint="pip.conf needs a section such as [global] before its keys",
+                )
             if m_opt is None:
-                if section is None:
-                    raise FileError(
-                        "is not a valid pip configuration file: a line comes before any [section]",
-                        path=source.path,
-                        line=number,
-                        hint="pip.conf needs a section such as [global] before its keys",
-                    )
                 raise FileError(
                     "is not a valid pip configuration file: expected 'key = value'",
                     path=source.path,
                     line=number,
-                )
-            if section is None:
-                raise FileError(
-                    "is not a valid pip configuration file: a key comes before any [section]",
-                    path=source.path,
-                    line=number,
-                    hint="pip.conf needs a section such as [global] before its keys",
                 )
             option = m_opt.group("key").strip().lower()
             option_indent = indent
