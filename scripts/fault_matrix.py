@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from emulator_client import Emulator, sample_config  # noqa: E402
+from fake_entra import make_tls_files  # noqa: E402
 
 PAT_A = "canary-matrix-pat-a-51e2"
 PAT_B = "canary-matrix-pat-b-7c0d"
@@ -196,45 +197,6 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     }
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no one trusts."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "untrusted")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "untrusted.pem", directory / "untrusted.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def run_fault(fault: Fault, work: Path) -> list[Cell]:
     """Prepare a project in UUID form, break things, run the four commands."""
     env = base_env()
@@ -269,7 +231,8 @@ def run_fault(fault: Fault, work: Path) -> list[Cell]:
             )
             (project / "pyproject.toml").write_text(text)
         elif fault.setup == "tls":
-            cert, key = self_signed(work)
+            tls = make_tls_files(work)  # a certificate for 127.0.0.1 that no one trusts
+            cert, key = tls.cert, tls.key
             tls = Emulator.start(
                 config(), work / "tls-emulator", extra_args=["--cert", str(cert), "--key", str(key)]
             )

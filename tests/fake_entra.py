@@ -258,8 +258,23 @@ def _error(status: int, error: str, description: str) -> Reply:
 # -- the fake Entra ID authority -------------------------------------------------------------
 
 
+class _Served:
+    """Stop and base URL of a fake that serves through a _Server."""
+
+    _server: _Server | None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    @property
+    def base(self) -> str:
+        assert self._server is not None
+        return self._server.base
+
+
 @dataclass
-class FakeEntra:
+class FakeEntra(_Served):
     """An https Entra authority: discovery, token endpoint (all grants), device code endpoint."""
 
     tls: TlsFiles
@@ -278,15 +293,6 @@ class FakeEntra:
     def start(self) -> FakeEntra:
         self._server = _Server(self._route, self.tls)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        return self._server.base
 
     @property
     def requests(self) -> list[Recorded]:
@@ -426,7 +432,7 @@ def _verify_ps256(key: rsa.RSAPublicKey, signed: str, signature: str) -> bool:
 
 
 @dataclass
-class FakeMetadata:
+class FakeMetadata(_Served):
     """IMDS, App Service MI, GitHub Actions OIDC and Azure Pipelines OIDC on one http server."""
 
     token_prefix: str = "CANARY-MI"
@@ -442,15 +448,6 @@ class FakeMetadata:
     def start(self) -> FakeMetadata:
         self._server = _Server(self._route, None)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        return self._server.base
 
     def find(self, path_suffix: str) -> list[Recorded]:
         assert self._server is not None

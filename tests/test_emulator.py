@@ -31,6 +31,7 @@ from emulator_client import (
     http_request,
     sample_config,
 )
+from fake_entra import make_tls_files
 
 __all__ = ["emulator_factory"]  # the fixture, imported for pytest
 
@@ -828,7 +829,8 @@ def test_prefix(emulator_factory: Factory) -> None:
 
 
 def test_https(emulator_factory: Factory, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    tls = make_tls_files(tmp_path)
+    cert, key = tls.cert, tls.key
     emu = emulator_factory(sample_config(), extra_args=["--cert", str(cert), "--key", str(key)])
     assert emu.url.startswith("https://127.0.0.1:")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -841,46 +843,6 @@ def test_https(emulator_factory: Factory, tmp_path: Path) -> None:
     )
     with opener.open(f"{emu.url}/_emulator/health", timeout=5) as response:
         assert json.loads(response.read()) == {"ok": True}
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    pytest.importorskip("cryptography")
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azfeeds-emulator")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 # --------------------------------------------------------------------------------------------
