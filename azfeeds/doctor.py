@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import os
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import OrgRequest, load_workspace, org_requests
+from .errors import AzfeedsError
 from .inspect import (
     Index,
+    KeyringAsk,
     Probe,
     check_credentials_in_urls,
     check_hosts,
+    check_keyring_users,
     check_lock,
     check_look_alikes,
     check_probes,
+    check_project_scope,
+    check_publish,
     check_table,
     check_variables,
     collect,
 )
+from .keyring_probe import find_provider
+from .outside import Finding
 from .planner import table_from_annotations
 from .sources import FileKind
 from .table import FeedTable, load_map
@@ -33,11 +42,15 @@ class DoctorReport:
     indexes: list[Index]
     scanned: int
     warnings: list[str]
+    findings: list[Finding] = field(default_factory=list)  # sources outside the config files
+    read: list[str] = field(default_factory=list)  # the outside sources that were read
 
     @property
     def problems(self) -> int:
         """How many problems were found."""
-        return sum(len(i.problems) for i in self.indexes)
+        return sum(len(i.problems) for i in self.indexes) + sum(
+            len(f.problems) for f in self.findings
+        )
 
 
 def diagnose(
@@ -48,11 +61,39 @@ def diagnose(
     map_file: Path | None = None,
     provider: PartialProvider | None = None,
     probe: Probe | None = None,
+    ask_keyring: KeyringAsk | None = None,
+    outside: bool = True,
+    url_command: bool = False,
 ) -> DoctorReport:
-    """Run every check. Without a provider and a probe (--offline), only the local ones."""
+    """Run every check. Without a provider and a probe (--offline), only the local ones.
+
+    With ``outside``, also what the clients read beyond the project: user and system config
+    files, the index and endpoint-list variables, netrc, ~/.pypirc and the CI files.
+    """
+    from .userconfig import config_files, shown
+
     map_table = load_map(map_file) if map_file is not None else None
     pinned = map_table.pinned_bases() if map_table else ()
     ws = load_workspace(paths, recursive=recursive, lock=True, pinned=pinned)
+    read: list[str] = []
+    origins: dict[str, str] = {}
+    outside_files = config_files(env) if outside else []
+    known = {_key(s.path) for s in ws.sources}
+    for item in outside_files:
+        where = shown(item.path, env)
+        read.append(f"{item.label} {where}")
+        if _key(item.path) in known:
+            continue
+        try:
+            extra = load_workspace([item.path], recursive=False, lock=False, pinned=pinned)
+        except AzfeedsError as exc:
+            ws.warnings.append(f"{where}: not read: {exc}")
+            continue
+        for source in extra.sources:
+            origins[_key(source.path)] = f"{item.label} ({where})"
+            known.add(_key(source.path))
+            ws.sources.append(source)
+        ws.scanned += extra.scanned
     everything = [*ws.sources, *ws.context]
     configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
     locks = [s for s in ws.sources if s.kind is FileKind.UV_LOCK]
@@ -67,15 +108,89 @@ def diagnose(
     else:
         table = table_from_annotations(everything)
     indexes = collect(configs, table)
+    uv_outside = [f.path for f in outside_files if f.client == "uv"]
+    for index in indexes:
+        index.origin = origins.get(_key(index.site.path), "project")
+        if index.is_uv:
+            index.provider = find_provider(env, _provider_files(index.site.path, uv_outside))
     check_variables(indexes, env)
     check_hosts(indexes, env)
+    check_keyring_users(indexes)
     check_lock(indexes, locks, table)
     check_credentials_in_urls(indexes)
     check_look_alikes(indexes)
+    check_publish(indexes)
     if provider is not None or map_table is not None:
         check_table(indexes, table, failures)
+        check_project_scope(indexes, table)
     if probe is not None:
-        check_probes(indexes, env, probe)
+        check_probes(indexes, env, probe, ask_keyring)
     for index in indexes:
         index.fixes[:] = list(dict.fromkeys(index.fixes))
-    return DoctorReport(indexes, ws.scanned, ws.warnings)
+    findings: list[Finding] = []
+    if outside:
+        findings = _outside_findings(paths, indexes, env, table, url_command, read)
+    for finding in findings:
+        finding.fixes[:] = list(dict.fromkeys(finding.fixes))
+    return DoctorReport(indexes, ws.scanned, ws.warnings, findings, read)
+
+
+def _key(path: Path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _provider_files(path: Path, uv_outside: Sequence[Path]) -> list[Path]:
+    """Where uv reads keyring-provider for a project: its uv.toml, its pyproject, then outside."""
+    directory = path.parent
+    if any(_key(path) == _key(p) for p in uv_outside):
+        return [path, *(p for p in uv_outside if _key(p) != _key(path))]
+    return [directory / "uv.toml", directory / "pyproject.toml", *uv_outside]
+
+
+def _outside_findings(
+    paths: Sequence[Path],
+    indexes: Sequence[Index],
+    env: Mapping[str, str],
+    table: FeedTable,
+    url_command: bool,
+    read: list[str],
+) -> list[Finding]:
+    from . import ciscan
+    from .outside import (
+        ENDPOINT_VARIABLES,
+        INDEX_VARIABLES,
+        endpoint_lists,
+        index_variables,
+        netrc_findings,
+        netrc_path,
+        parse,
+        pypirc_findings,
+        pypirc_path,
+    )
+    from .userconfig import shown
+
+    out = index_variables(env, table, url_command=url_command)
+    read.extend(f"variable {n}" for n in (*INDEX_VARIABLES, *ENDPOINT_VARIABLES) if env.get(n))
+    uuid_orgs = {i.url.org_key.name for i in indexes if i.form == "uuid"}
+    out.extend(endpoint_lists(env, uuid_orgs, table))
+    orgs_by_host: dict[str, set[str]] = defaultdict(set)
+    for index in indexes:
+        orgs_by_host[index.url.host].add(index.url.org)
+    for finding in out:
+        if finding.kind == "index-variable":
+            url = parse(finding.subject)
+            if url is not None:
+                orgs_by_host[url.host].add(url.org)
+    netrc = netrc_path(env)
+    if netrc is not None and netrc.is_file():
+        read.append(f"netrc {shown(netrc, env)}")
+    out.extend(netrc_findings(env, orgs_by_host))
+    pypirc = pypirc_path(env)
+    if pypirc.is_file():
+        read.append(f".pypirc {shown(pypirc, env)}")
+    out.extend(pypirc_findings(env))
+    roots = [p for p in (paths or [Path(".")]) if p.is_dir()]
+    ci = ciscan.findings(roots, orgs_by_host, table, url_command=url_command)
+    read.extend(dict.fromkeys(f"CI file {f.source.rsplit(':', 1)[0]}" for f in ci))
+    out.extend(ci)
+    return out

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .keyring_probe import KeyringAnswer, Provider, keyring_get, keyring_user
 from .planner import env_name
 from .sources import TWIN_MARKER, FileKind, Role, Site, SourceFile
 from .table import FeedTable
@@ -47,6 +48,23 @@ class Index:
     problems: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    origin: str = "project"  # which configuration: "project", "uv user config", ...
+    provider: Provider | None = None  # uv's keyring-provider setting, for uv indexes
+
+    @property
+    def keyring_user(self) -> str | None:
+        """The user name of a user-name-only userinfo (a keyring hint)."""
+        return keyring_user(self.url)
+
+    @property
+    def uses_keyring(self) -> bool:
+        """uv asks the keyring for this index's password (subprocess provider, a user name)."""
+        return (
+            self.is_uv
+            and self.keyring_user is not None
+            and self.provider is not None
+            and self.provider.asks_keyring
+        )
 
     @property
     def form(self) -> str:
@@ -160,9 +178,37 @@ def check_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
         states = [f"{n} {'set' if env.get(n) else 'missing'}" for n in names]
         index.checks["variables"] = ", ".join(states)
         missing = [n for n in names if not env.get(n)]
+        if missing and index.keyring_user is not None:
+            _keyring_variables(index)
+            continue
         if missing:
             index.problems.append(f"{' and '.join(missing)} not set: uv sends no credential")
             index.fixes.append("azfeeds env  # prints the variables to set, as snippets")
+
+
+def _keyring_variables(index: Index) -> None:
+    """A uv index whose URL names a keyring user and whose variables are not set."""
+    user = index.keyring_user
+    provider = index.provider
+    if index.uses_keyring and provider is not None:
+        index.checks["keyring"] = (
+            f"user {user}; keyring-provider = {provider.value} ({provider.source}): uv asks "
+            f"'keyring get <url> {user}'"
+        )
+        return
+    setting = (
+        f"keyring-provider is '{provider.value}' ({provider.source})"
+        if provider is not None
+        else "keyring-provider is not set"
+    )
+    index.problems.append(
+        f"the URL names the keyring user {user}, but {setting}: uv asks no keyring and sends "
+        "no password"
+    )
+    index.fixes.append(
+        'set keyring-provider = "subprocess" under [tool.uv] (or UV_KEYRING_PROVIDER=subprocess)'
+    )
+    index.fixes.append("azfeeds env  # the keyring set-up, and the variables for CI")
 
 
 def check_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
@@ -224,7 +270,9 @@ def check_lock(indexes: Sequence[Index], locks: Sequence[SourceFile], table: Fee
             index.checks["uv.lock"] = f"twin of '{index.twin_of}' (uv.lock names the original)"
             continue
         strings = [s.azure for s in lock.sites if s.azure is not None]
-        if any(str(u) == index.site.url for u in strings):
+        # uv writes no credentials into uv.lock: compare without the userinfo.
+        mine_text = str(index.url.without_userinfo())
+        if any(str(u.without_userinfo()) == mine_text for u in strings):
             index.checks["uv.lock"] = "agrees"
             continue
         mine = _feed_id(table, index.url) or ""
@@ -302,29 +350,71 @@ def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[st
 
 
 Probe = Callable[[str, str | None], tuple[int | None, float, str]]
+KeyringAsk = Callable[[str, str], KeyringAnswer]
 
 
-def check_probes(indexes: Sequence[Index], env: Mapping[str, str], probe: Probe) -> None:
-    """GET each index page with the credential uv would send; status and latency."""
+def check_probes(
+    indexes: Sequence[Index],
+    env: Mapping[str, str],
+    probe: Probe,
+    ask_keyring: KeyringAsk | None = None,
+) -> None:
+    """GET each index page with the credential uv would send; status and latency.
+
+    The credential: the index's UV_INDEX_<NAME>_PASSWORD; else, for a keyring set-up, what
+    ``keyring get <url> <user>`` answers (asked as uv asks it, see keyring_probe).
+    """
     from concurrent.futures import ThreadPoolExecutor
+
+    if ask_keyring is None:
+
+        def ask_keyring(url: str, user: str) -> KeyringAnswer:
+            return keyring_get(url, user, env)
+
+    asked: dict[int, KeyringAnswer] = {}
+    targets = [i for i in indexes if i.site.role is not Role.UV_PUBLISH]
 
     def one(index: Index) -> tuple[int | None, float, str]:
         password = env.get(index.variables[1]) if index.variables else None
-        return probe(str(index.url), password)
+        url = str(index.url)
+        user = index.keyring_user
+        if not password and index.uses_keyring and user is not None:
+            url = str(index.url.without_userinfo())
+            answer = ask_keyring(url, user)
+            asked[id(index)] = answer
+            password = answer.password
+        return probe(url, password)
 
-    workers = max(1, min(16, len(indexes)))
+    workers = max(1, min(16, len(targets)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azfeeds-probe") as pool:
-        results = list(pool.map(one, indexes))
-    for index, (status, ms, problem) in zip(indexes, results, strict=True):
+        results = list(pool.map(one, targets))
+    for index, (status, ms, problem) in zip(targets, results, strict=True):
+        answer = asked.get(id(index))
+        if answer is not None:
+            index.checks["keyring answer"] = "a password" if answer.password else answer.problem
         if status is None:
             index.checks["probe"] = f"unreachable: {problem}"
             index.problems.append(f"the index is unreachable: {problem}")
             continue
         index.checks["probe"] = f"HTTP {status} in {ms:.0f} ms"
-        if status in (401, 403, 203):
-            var = index.variables[1] if index.variables else "the credential"
+        if status == 403:
+            _permission_problem(index, env)
+        elif status in (401, 203):
+            if answer is not None:
+                var = f"the keyring's answer for user {index.keyring_user}"
+                if answer.password is None:
+                    index.problems.append(f"the index answered HTTP {status}: {answer.problem}")
+                    index.fixes.append(
+                        "sign in once interactively (uv lock on a laptop), or set the "
+                        "UV_INDEX_<NAME>_* variables (azfeeds env)"
+                    )
+                    continue
+            else:
+                var = index.variables[1] if index.variables else "the credential"
             index.problems.append(f"the index answered HTTP {status}: {var} is missing or rejected")
             index.fixes.append(f"check {var}: a PAT with Packaging (Read) that has not expired")
+        elif status == 404 and "scope" in index.checks:
+            continue  # check_project_scope said why, with the corrected URL
         elif status == 404:
             index.problems.append(
                 "the index answered HTTP 404: no such feed (recreated or renamed?)"
@@ -332,6 +422,28 @@ def check_probes(indexes: Sequence[Index], env: Mapping[str, str], probe: Probe)
             index.fixes.append(f"azfeeds rewrite {index.site.path.as_posix()}")
         elif status >= 400:
             index.problems.append(f"the index answered HTTP {status}")
+
+
+def _permission_problem(index: Index, env: Mapping[str, str]) -> None:
+    """HTTP 403: the credential is valid, but its identity may not read the feed."""
+    feed = str(index.names) if index.names.feed else index.url.feed_name
+    index.problems.append(
+        f"the index answered HTTP 403: the credential is accepted, but its identity has no read "
+        f"permission on feed {feed} in {index.url.org} (not an expired PAT)"
+    )
+    if env.get("TF_BUILD"):
+        project = env.get("SYSTEM_TEAMPROJECT") or "<project>"
+        identity = f"{project} Build Service ({index.url.org})"
+        index.fixes.append(
+            f"in the feed's Settings > Permissions, add '{identity}' (the pipeline's build "
+            "identity) as Feed Reader; for a project-scoped pipeline in another project, that "
+            "project's build service"
+        )
+    else:
+        index.fixes.append(
+            f"in the feed's Settings > Permissions, give the PAT's user the Feed Reader role "
+            f"on {feed}, and check the PAT has Packaging (Read)"
+        )
 
 
 def check_look_alikes(indexes: Sequence[Index]) -> None:
@@ -343,11 +455,88 @@ def check_look_alikes(indexes: Sequence[Index]) -> None:
 
 
 def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
-    """User and secret written into an URL."""
+    """A password written into an URL (a user name alone is a keyring hint, not a secret)."""
+    from .planner import credential_hint
+
     for index in indexes:
-        if index.url.has_secret:
-            index.problems.append("the URL carries credentials: uv fails with them, and they leak")
+        if index.url.has_secret and index.keyring_user is None:
+            index.problems.append(
+                "the URL carries a password: it leaks into version control, CI logs and "
+                f"error messages; keep it in {credential_hint(index.site)}"
+            )
             index.fixes.append(f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}")
+
+
+def check_keyring_users(indexes: Sequence[Index]) -> None:
+    """Two organizations on one host with the same keyring user name.
+
+    uv keeps one keyring credential per host and user name, so the second organization is sent
+    the first one's password: it fails now and then, whatever the URL form.
+    """
+    groups: dict[tuple[str, str], list[Index]] = defaultdict(list)
+    for index in indexes:
+        user = index.keyring_user
+        if index.uses_keyring and user is not None:
+            groups[(index.url.host, user)].append(index)
+    for (host, user), group in groups.items():
+        orgs = sorted({i.url.org for i in group}, key=str.casefold)
+        if len({i.url.org_key for i in group}) < 2:
+            continue
+        for index in group:
+            index.checks["keyring user"] = (
+                f"{user} on {host} for {len(orgs)} organizations ({', '.join(orgs)})"
+            )
+            index.problems.append(
+                f"uv keeps one keyring credential per host and user name: {', '.join(orgs)} all "
+                f"use {user}@{host}, so one organization's password goes to the other and uv "
+                "fails intermittently, in UUID form too"
+            )
+            if index.variables is not None:
+                username, password = index.variables
+                index.fixes.append(
+                    f"set {username} and {password} (a PAT of {index.url.org}); they work "
+                    "after 'azfeeds rewrite' (azfeeds env prints them)"
+                )
+            else:
+                index.fixes.append(
+                    "give the index a name in [[tool.uv.index]] and set its UV_INDEX_<NAME>_* "
+                    "variables (azfeeds env prints them)"
+                )
+            index.fixes.append(
+                f"or write a different user name per organization (e.g. {index.url.org}@{host})"
+                " so that each has its own keyring credential"
+            )
+
+
+def check_publish(indexes: Sequence[Index]) -> None:
+    """A publish-url must be the feed's /pypi/upload/ endpoint."""
+    from .outside import publish_check
+
+    for index in indexes:
+        if index.site.role is Role.UV_PUBLISH:
+            before = len(index.problems)
+            publish_check(index.problems, index.fixes, index.url)
+            if len(index.problems) == before:
+                index.checks["publish"] = "an /pypi/upload/ endpoint"
+
+
+def check_project_scope(indexes: Sequence[Index], table: FeedTable) -> None:
+    """A project-scoped feed written without its project: the URL answers 404."""
+    from .outside import scoped_fix
+
+    for index in indexes:
+        fixed = scoped_fix(index.url, table)
+        if fixed is None:
+            continue
+        org = table.for_url(index.url)
+        feed = org.find_feed(index.url.feed_name) if org is not None else None
+        project = feed.project.name if feed is not None and feed.project is not None else "?"
+        index.checks["scope"] = f"project-scoped feed (project {project}), URL without project"
+        index.problems.append(
+            f"feed {index.url.feed_name} belongs to project {project}, but the URL has no "
+            "project segment: Azure answers 404, and azfeeds rewrite refuses the URL"
+        )
+        index.fixes.append(f"write the URL as {fixed.redacted}")
 
 
 def environ() -> Mapping[str, str]:

@@ -18,6 +18,7 @@ from .secrets import scrub
 if TYPE_CHECKING:
     from .doctor import DoctorReport
     from .inspect import Index
+    from .outside import Finding
 
 JSON_SCHEMA_VERSION = 1
 
@@ -106,6 +107,21 @@ def _index_doc(index: Index) -> dict[str, Any]:
         "problems": index.problems,
         "fixes": index.fixes,
         "notes": index.notes,
+        "source": index.origin,
+    }
+
+
+def _finding_doc(finding: Finding) -> dict[str, Any]:
+    return {
+        "kind": finding.kind,
+        "source": finding.source,
+        "subject": finding.subject,
+        "organization": finding.organization,
+        "form": finding.form,
+        "checks": finding.checks,
+        "problems": finding.problems,
+        "fixes": finding.fixes,
+        "notes": finding.notes,
     }
 
 
@@ -113,6 +129,8 @@ def doctor_result(report: DoctorReport) -> dict[str, Any]:
     """The ``result`` of ``doctor --json``."""
     return {
         "indexes": [_index_doc(i) for i in report.indexes],
+        "findings": [_finding_doc(f) for f in report.findings],
+        "sources_read": report.read,
         "problems": report.problems,
         "files_scanned": report.scanned,
     }
@@ -127,6 +145,8 @@ def _index_text(index: Index) -> str:
         f"  feed          {index.names}{source}",
         f"  URL form      {index.form}{twin}",
     ]
+    if index.origin != "project":
+        lines.insert(1, f"  source        {index.origin}")
     lines.extend(f"  {name:<13} {value}" for name, value in index.checks.items())
     lines.extend(f"  note          {note}" for note in index.notes)
     lines.extend(f"  PROBLEM       {problem}" for problem in index.problems)
@@ -136,8 +156,35 @@ def _index_text(index: Index) -> str:
     return "\n".join(lines) + "\n"
 
 
+_KINDS = {
+    "index-variable": "index variable",
+    "endpoint-list": "credential provider endpoint",
+    "netrc": "netrc entry",
+    "pypirc": ".pypirc repository",
+    "ci-file": "CI file (read-only)",
+}
+
+
+def _finding_text(finding: Finding) -> str:
+    lines = [f"{finding.source}  {_KINDS.get(finding.kind, finding.kind)}"]
+    lines.append(f"  {'host' if finding.kind == 'netrc' else 'URL':<13} {finding.subject}")
+    if finding.organization:
+        lines.append(f"  organization  {finding.organization}")
+    if finding.form:
+        lines.append(f"  URL form      {finding.form}")
+    lines.extend(f"  {name:<13} {value}" for name, value in finding.checks.items())
+    lines.extend(f"  note          {note}" for note in finding.notes)
+    lines.extend(f"  PROBLEM       {problem}" for problem in finding.problems)
+    lines.extend(f"  fix           {fix}" for fix in finding.fixes)
+    if not finding.problems:
+        lines.append("  verdict       ok")
+    return "\n".join(lines) + "\n"
+
+
 def doctor_text(report: DoctorReport) -> str:
     """The human report of ``doctor``."""
-    if not report.indexes:
+    if not report.indexes and not report.findings:
         return "No Azure Artifacts index found.\n"
-    return "\n".join(_index_text(i) for i in report.indexes)
+    parts = [_index_text(i) for i in report.indexes]
+    parts.extend(_finding_text(f) for f in report.findings)
+    return "\n".join(parts)

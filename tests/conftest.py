@@ -37,6 +37,11 @@ _ISOLATED_PREFIXES = (
     "https_proxy",
     "ALL_PROXY",
     "all_proxy",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_CONFIG_FILE",
+    "VSS_NUGET_",
+    "ARTIFACTS_CREDENTIALPROVIDER_",
 )
 _ISOLATED = {"TF_BUILD", "GITHUB_ACTIONS", "NO_COLOR", "FORCE_COLOR"}
 
@@ -52,6 +57,10 @@ def _isolated_env(
     cache = tmp_path_factory.mktemp("azfeeds-cache")
     monkeypatch.setenv("AZFEEDS_CACHE_DIR", str(cache))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    # The user's own uv/pip config and netrc stay out of doctor (system files are the machine's).
+    outside = tmp_path_factory.mktemp("outside")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(outside / "config"))
+    monkeypatch.setenv("NETRC", str(outside / "netrc"))
     yield
 
 

@@ -115,7 +115,13 @@ def test_doctor_json_contract(two_orgs: Path) -> None:
         "warnings",
         "error",
     }
-    assert set(doc["result"]) == {"indexes", "problems", "files_scanned"}
+    assert set(doc["result"]) == {
+        "indexes",
+        "findings",
+        "sources_read",
+        "problems",
+        "files_scanned",
+    }
     assert set(doc["result"]["indexes"][0]) == {
         "path",
         "line",
@@ -132,6 +138,7 @@ def test_doctor_json_contract(two_orgs: Path) -> None:
         "problems",
         "fixes",
         "notes",
+        "source",
     }
 
 

@@ -1,0 +1,169 @@
+"""Azure index URLs in CI and container files, read-only (``doctor`` reports them; nobody edits them).
+
+The files: ``azure-pipelines*.yml`` and the YAML under the usual pipeline folders,
+``.github/workflows/*.yml``, ``.gitlab-ci.yml``, ``Dockerfile``, ``Dockerfile.*``,
+``*.dockerfile``, ``Containerfile`` and ``tox.ini``. Their syntax is not azfeeds' to edit, so
+each URL is reported by file and line with the 401 risk of that file and the exact replacement.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .outside import Finding, fix_for, form_of, parse
+from .table import FeedTable
+from .urls import AzureUrl, looks_like_azure
+
+PIPELINE_DIRS = (".azure-pipelines", "azure-pipelines", ".pipelines", "pipelines", ".azuredevops")
+MAX_BYTES = 2 * 1024 * 1024  # a CI file larger than this is not read
+
+_URL_RE = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>`]+""")
+# Placeholders with spaces inside (GitHub Actions) are shortened so that an URL stays one token.
+_GHA_RE = re.compile(r"\$\{\{[^}]*\}\}")
+_TRAILING = ",;)]}\\"
+
+
+@dataclass(frozen=True)
+class CiUrl:
+    """One Azure URL in a CI or container file."""
+
+    path: Path
+    line: int
+    url: AzureUrl
+    password_placeholder: bool  # the password part is a CI variable, not a literal secret
+
+
+def ci_files(root: Path) -> list[Path]:
+    """The CI and container files directly under ``root`` (and its pipeline folders)."""
+    out: list[Path] = []
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    for name in names:
+        lower = name.lower()
+        path = root / name
+        if (
+            (lower.startswith("azure-pipelines") and lower.endswith((".yml", ".yaml")))
+            or lower in (".gitlab-ci.yml", "tox.ini", "dockerfile", "containerfile")
+            or lower.startswith(("dockerfile.", "containerfile."))
+            or lower.endswith(".dockerfile")
+        ) and path.is_file():
+            out.append(path)
+    folders = [root / ".github" / "workflows", *(root / d for d in PIPELINE_DIRS)]
+    for folder in folders:
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        out.extend(
+            folder / e
+            for e in entries
+            if e.lower().endswith((".yml", ".yaml")) and (folder / e).is_file()
+        )
+    return out
+
+
+def scan_file(path: Path) -> list[CiUrl]:
+    """Every Azure URL in one file (a file that cannot be read yields none)."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            return []
+        data = path.read_bytes()
+    except OSError:
+        return []
+    if b"_packaging" not in data.lower():
+        return []
+    text = data.decode("utf-8", "replace")
+    out: list[CiUrl] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not looks_like_azure(line) and "_packaging" not in line.lower():
+            continue
+        flat = _GHA_RE.sub("${GHA}", line)
+        for match in _URL_RE.finditer(flat):
+            token = match.group(0).rstrip(_TRAILING)
+            url = parse(token)
+            if url is None:
+                continue
+            out.append(CiUrl(path, number, url, _placeholder_password(url.userinfo)))
+    return out
+
+
+def _placeholder_password(userinfo: str | None) -> bool:
+    if not userinfo or ":" not in userinfo:
+        return False
+    password = userinfo.split(":", 1)[1]
+    return password.startswith(("$", "{env:", "%"))
+
+
+def findings(
+    roots: Sequence[Path],
+    project_orgs: Mapping[str, set[str]],
+    table: FeedTable | None,
+    *,
+    url_command: bool = False,
+) -> list[Finding]:
+    """One finding per Azure URL of the CI files under ``roots``.
+
+    ``project_orgs`` maps each host to the organizations the project's own indexes use there: a
+    CI file's URLs run next to them, so they count for the 401 risk.
+    """
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for root in roots:
+        for path in ci_files(root):
+            key = os.path.normcase(os.path.abspath(path))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.extend(_file_findings(path, scan_file(path), project_orgs, table, url_command))
+    return out
+
+
+def _file_findings(
+    path: Path,
+    urls: Sequence[CiUrl],
+    project_orgs: Mapping[str, set[str]],
+    table: FeedTable | None,
+    url_command: bool,
+) -> list[Finding]:
+    orgs: dict[str, set[str]] = defaultdict(set)
+    for host, names in project_orgs.items():
+        orgs[host].update(names)
+    for item in urls:
+        orgs[item.url.host].add(item.url.org)
+    out: list[Finding] = []
+    shown = path.as_posix()
+    for item in urls:
+        url = item.url
+        finding = Finding("ci-file", f"{shown}:{item.line}", url.redacted, url.org, form_of(url))
+        host_orgs = sorted(orgs[url.host], key=str.casefold)
+        if finding.form == "uuid":
+            finding.checks["401 risk"] = "none (UUID form)"
+        elif len(host_orgs) > 1:
+            finding.checks["401 risk"] = (
+                f"high: {len(host_orgs)} organizations on {url.host} ({', '.join(host_orgs)})"
+            )
+            finding.problems.append(
+                "401 risk: uv matches no UUID-form download URL to this name-form index and "
+                "falls back to one credential per host, which fails for the other organization"
+            )
+            finding.fixes.append(fix_for(url, table, url_command))
+        else:
+            finding.checks["401 risk"] = (
+                "low: one organization on this host (an extra 401 round trip per download)"
+            )
+            finding.fixes.append(fix_for(url, table, url_command))
+        if url.userinfo and ":" in url.userinfo and not item.password_placeholder:
+            finding.problems.append(
+                "the URL carries a password in a file under version control: it leaks into "
+                "the repository and the CI logs; use a secret variable instead"
+            )
+        finding.notes.append("read-only: azfeeds rewrite never edits CI or container files")
+        out.append(finding)
+    return out
