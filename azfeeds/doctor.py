@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import OrgRequest, load_workspace, org_requests
-from .errors import AzfeedsError
+from .errors import AzfeedsError, FileError
 from .inspect import (
     Index,
     KeyringAsk,
@@ -29,7 +29,7 @@ from .inspect import (
 from .keyring_probe import find_provider
 from .outside import Finding
 from .planner import table_from_annotations
-from .sources import FileKind
+from .sources import FileKind, SourceFile
 from .table import FeedTable, load_map
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
@@ -85,15 +85,15 @@ def diagnose(
         if _key(item.path) in known:
             continue
         try:
-            extra = load_workspace([item.path], recursive=False, lock=False, pinned=pinned)
+            source = _load_outside(item.path, item.client, pinned)
         except AzfeedsError as exc:
             ws.warnings.append(f"{where}: not read: {exc}")
             continue
-        for source in extra.sources:
+        ws.scanned += 1
+        known.add(_key(item.path))
+        if source is not None:
             origins[_key(source.path)] = f"{item.label} ({where})"
-            known.add(_key(source.path))
             ws.sources.append(source)
-        ws.scanned += extra.scanned
     everything = [*ws.sources, *ws.context]
     configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
     locks = [s for s in ws.sources if s.kind is FileKind.UV_LOCK]
@@ -133,6 +133,20 @@ def diagnose(
     for finding in findings:
         finding.fixes[:] = list(dict.fromkeys(finding.fixes))
     return DoctorReport(indexes, ws.scanned, ws.warnings, findings, read)
+
+
+def _load_outside(path: Path, client: str, pinned: tuple[str, ...]) -> SourceFile | None:
+    """Scan a config file outside the project as its client reads it, whatever its name."""
+    from .fsio import Snapshot, has_nul, read_bytes
+    from .sources import load_source, may_hold_azure
+
+    real, data, mode = read_bytes(str(path), resolve=True)
+    if not may_hold_azure(data):
+        return None
+    if has_nul(data) or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise FileError("is not UTF-8 text", path=path)
+    kind = FileKind.UV_TOML if client == "uv" else FileKind.PIP_CONF
+    return load_source(Snapshot(path, Path(real), data, mode), kind, pinned)
 
 
 def _key(path: Path) -> str:

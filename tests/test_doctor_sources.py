@@ -1,0 +1,372 @@
+"""doctor reads what the clients read: user and system config, variables, netrc, .pypirc, CI files.
+
+Each finding is reproduced from the situation users report, and none fires on a working setup.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import run_cli
+
+from azfeeds.userconfig import pip_files, uv_files
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MAP = FIXTURES / "map.json"
+
+A_NAME = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+B_NAME = "https://pkgs.dev.azure.com/orgB/Project%20Y/_packaging/feedy/pypi/simple/"
+A_UUID = (
+    "https://pkgs.dev.azure.com/orgA/a1a1a1a1-0000-4000-8000-00000000b001/_packaging/"
+    "a1a1a1a1-0000-4000-8000-00000000f001/pypi/simple/"
+)
+B_UUID = (
+    "https://pkgs.dev.azure.com/orgB/b2b2b2b2-0000-4000-8000-00000000b001/_packaging/"
+    "b2b2b2b2-0000-4000-8000-00000000f001/pypi/simple/"
+)
+CANARY = "canary-outside-secret-8d2e"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty home and config directories; the project is ``home/project``."""
+    root = tmp_path / "home"
+    (root / "project").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(root))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / ".config"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc-xdg"))
+    monkeypatch.setenv("NETRC", str(root / ".netrc"))
+    return root
+
+
+def doctor(cwd: Path, *args: str) -> dict[str, Any]:
+    result = run_cli(["doctor", "--offline", "--json", *args], cwd=cwd)
+    assert CANARY not in result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    assert doc["exit_code"] == result.code
+    return doc
+
+
+def findings(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [f for f in doc["result"]["findings"] if f["kind"] == kind]
+
+
+def uv_index(name: str, url: str) -> str:
+    return f'[[index]]\nname = "{name}"\nurl = "{url}"\n\n'
+
+
+# -- user and system config -------------------------------------------------------------------
+
+
+def test_indexes_only_in_the_user_uv_toml_are_found_and_named(home: Path) -> None:
+    conf = home / ".config" / "uv" / "uv.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(uv_index("orga", A_NAME) + uv_index("orgb", B_NAME))
+    doc = doctor(home / "project")
+    indexes = doc["result"]["indexes"]
+    assert [i["index"] for i in indexes] == ["orga", "orgb"]
+    assert all(i["source"] == "uv user config (~/.config/uv/uv.toml)" for i in indexes)
+    assert any(p.startswith("401 risk") for p in indexes[0]["problems"])
+    assert "uv user config ~/.config/uv/uv.toml" in doc["result"]["sources_read"]
+    text = run_cli(["doctor", "--offline"], cwd=home / "project").stdout
+    assert "  source        uv user config (~/.config/uv/uv.toml)" in text
+    assert "No Azure Artifacts index found" not in text
+
+
+def test_system_uv_toml_pip_conf_and_the_variables_naming_files(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = tmp_path / "etc-xdg" / "uv" / "uv.toml"
+    system.parent.mkdir(parents=True)
+    system.write_text(uv_index("orga", A_NAME))
+    pip_user = home / ".config" / "pip" / "pip.conf"
+    pip_user.parent.mkdir(parents=True)
+    pip_user.write_text(f"[global]\nextra-index-url = {B_NAME}\n")
+    doc = doctor(home / "project")
+    sources = {i["source"] for i in doc["result"]["indexes"]}
+    assert sources == {
+        f"uv system config ({system})",
+        "pip user config (~/.config/pip/pip.conf)",
+    }
+
+    named = tmp_path / "ci-uv.toml"
+    named.write_text(uv_index("orgb", B_NAME))
+    monkeypatch.setenv("UV_CONFIG_FILE", str(named))
+    piped = tmp_path / "ci-pip.conf"
+    piped.write_text(f"[global]\nindex-url = {A_NAME}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(piped))
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "pip.conf").write_text(f"[install]\nextra-index-url = {B_NAME}\n")
+    monkeypatch.setenv("VIRTUAL_ENV", str(venv))
+    doc = doctor(home / "project")
+    sources = {i["source"] for i in doc["result"]["indexes"]}
+    # UV_CONFIG_FILE replaces uv's user and system files; PIP_CONFIG_FILE hides pip's user files.
+    assert sources == {
+        f"uv config from UV_CONFIG_FILE ({named})",
+        f"pip config from PIP_CONFIG_FILE ({piped})",
+        f"pip virtualenv config ({venv / 'pip.conf'})",
+    }
+
+
+def test_config_locations_per_platform() -> None:
+    env = {"HOME": "/h", "APPDATA": r"C:\Users\u\AppData\Roaming", "PROGRAMDATA": r"C:\ProgramData"}
+    linux = [str(f.path) for f in uv_files(env, "linux")]
+    assert linux == ["/h/.config/uv/uv.toml", "/etc/xdg/uv/uv.toml", "/etc/uv/uv.toml"]
+    windows = [(f.scope, f.path.name, f.path.parent.name) for f in uv_files(env, "win32")]
+    assert windows == [("user", "uv.toml", "uv"), ("system", "uv.toml", "uv")]
+    pip_linux = [str(f.path) for f in pip_files(env, "linux")]
+    assert pip_linux == [
+        "/etc/xdg/pip/pip.conf",
+        "/etc/pip.conf",
+        "/h/.pip/pip.conf",
+        "/h/.config/pip/pip.conf",
+    ]
+    mac = [str(f.path) for f in pip_files(env, "darwin")]
+    assert "/Library/Application Support/pip/pip.conf" in mac
+    assert "/h/Library/Application Support/pip/pip.conf" in mac
+    assert [f.path.name for f in pip_files(env, "win32")] == ["pip.ini"] * 3
+
+
+def test_a_malformed_user_config_is_a_warning_not_a_failure(home: Path) -> None:
+    conf = home / ".config" / "uv" / "uv.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(f'[[index]]\nurl = "{A_NAME}\n')
+    result = run_cli(["doctor", "--offline"], cwd=home / "project")
+    assert result.code == 0, result.output
+    assert "uv.toml: not read:" in result.stderr and "Traceback" not in result.output
+
+
+# -- index variables and the credential provider's endpoint lists --------------------------------
+
+
+def test_index_variables_are_labelled_with_their_replacement(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_INDEX", f"orga={A_NAME} orgb={B_NAME}")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", A_UUID)
+    doc = doctor(home / "project", "--map", str(MAP))
+    found = findings(doc, "index-variable")
+    assert [(f["source"], f["form"]) for f in found] == [
+        ("UV_INDEX", "name"),
+        ("UV_INDEX", "name"),
+        ("PIP_EXTRA_INDEX_URL", "uuid"),
+    ]
+    assert found[0]["fixes"] == [f"use {A_UUID}"]
+    assert found[1]["fixes"] == [f"use {B_UUID}"]
+    assert found[2]["fixes"] == []
+    text = run_cli(["doctor", "--offline", "--map", str(MAP)], cwd=home / "project").stdout
+    assert "UV_INDEX  index variable" in text
+
+
+def test_endpoint_list_in_name_form_after_a_rewrite(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = home / "project"
+    (project / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "orga"\nurl = "{A_NAME}"\n')
+    endpoints = {
+        "endpointCredentials": [
+            {"endpoint": A_NAME, "username": "VssSessionToken", "password": CANARY}
+        ]
+    }
+    monkeypatch.setenv("VSS_NUGET_EXTERNAL_FEED_ENDPOINTS", json.dumps(endpoints))
+    monkeypatch.setenv("UV_INDEX_ORGA_USERNAME", "u")
+    monkeypatch.setenv("UV_INDEX_ORGA_PASSWORD", "p")
+    before = findings(doctor(project, "--map", str(MAP)), "endpoint-list")
+    assert before[0]["problems"] == [] and "no longer matches" in before[0]["notes"][0]
+    assert run_cli(["rewrite", "--map", str(MAP)], cwd=project).code == 0
+    doc = doctor(project, "--map", str(MAP))
+    (after,) = findings(doc, "endpoint-list")
+    assert after["source"] == "VSS_NUGET_EXTERNAL_FEED_ENDPOINTS"
+    assert "no longer matches" in after["problems"][0]
+    assert after["fixes"] == [f'set "endpoint": "{A_UUID}" in VSS_NUGET_EXTERNAL_FEED_ENDPOINTS']
+    endpoints["endpointCredentials"][0]["endpoint"] = A_UUID
+    monkeypatch.setenv("VSS_NUGET_EXTERNAL_FEED_ENDPOINTS", json.dumps(endpoints))
+    assert doctor(project, "--map", str(MAP))["result"]["problems"] == 0
+    monkeypatch.setenv("ARTIFACTS_CREDENTIALPROVIDER_FEED_ENDPOINTS", "{not json " + CANARY)
+    listed = findings(doctor(project, "--map", str(MAP)), "endpoint-list")
+    (bad,) = [f for f in listed if f["source"] == "ARTIFACTS_CREDENTIALPROVIDER_FEED_ENDPOINTS"]
+    assert "is not JSON of the shape" in bad["problems"][0]
+
+
+# -- netrc --------------------------------------------------------------------------------------
+
+
+NETRC = f"""\
+# a comment
+machine example.org login me password other
+machine pkgs.dev.azure.com
+  login me
+  password {CANARY}
+macdef init
+  machine pkgs.dev.azure.com login fake password fake
+
+"""
+
+
+def test_netrc_entry_for_a_host_with_two_organizations(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (home / ".netrc").write_text(NETRC)
+    project = home / "project"
+    (project / "uv.toml").write_text(uv_index("orga", A_UUID) + uv_index("orgb", B_UUID))
+    for name in ("ORGA", "ORGB"):
+        monkeypatch.setenv(f"UV_INDEX_{name}_USERNAME", "u")
+        monkeypatch.setenv(f"UV_INDEX_{name}_PASSWORD", "p")
+    doc = doctor(project)
+    (entry,) = findings(doc, "netrc")
+    assert entry["source"] == "~/.netrc:3"
+    assert entry["subject"] == "pkgs.dev.azure.com"
+    assert "2 organizations on pkgs.dev.azure.com (orgA, orgB)" in entry["problems"][0]
+    assert "azfeeds never uses it" in entry["checks"]["meaning"]
+    # One organization: a note only.
+    (project / "uv.toml").write_text(uv_index("orga", A_UUID))
+    (one,) = findings(doctor(project), "netrc")
+    assert one["problems"] == [] and "cannot serve a second organization" in one["notes"][0]
+
+
+def test_netrc_without_azure_hosts_says_nothing(home: Path) -> None:
+    (home / ".netrc").write_text("machine example.org login me password x\n")
+    (home / "project" / "uv.toml").write_text(uv_index("orga", A_UUID))
+    assert findings(doctor(home / "project"), "netrc") == []
+
+
+# -- publishing ---------------------------------------------------------------------------------
+
+
+def test_publish_url_must_be_the_upload_endpoint(home: Path) -> None:
+    project = home / "project"
+    (project / "uv.toml").write_text(
+        f'[[index]]\nname = "orga"\nurl = "{A_UUID}"\npublish-url = "{A_UUID}"\n'
+    )
+    doc = doctor(project)
+    publish = next(i for i in doc["result"]["indexes"] if i["key"].endswith("publish-url"))
+    assert publish["problems"] == [
+        "the upload target is the /pypi/simple/ endpoint: uploads go to /pypi/upload/"
+    ]
+    assert publish["fixes"] == [f"use {A_UUID.replace('/simple/', '/upload/')}"]
+    (project / "uv.toml").write_text(
+        f'[[index]]\nname = "orga"\nurl = "{A_UUID}"\n'
+        f'publish-url = "{A_UUID.replace("/simple/", "/upload/")}"\n'
+    )
+    again = doctor(project)
+    publish = next(i for i in again["result"]["indexes"] if i["key"].endswith("publish-url"))
+    assert publish["problems"] == [] and publish["checks"]["publish"].startswith("an /pypi/upload")
+
+
+def test_pypirc_repository(home: Path) -> None:
+    (home / ".pypirc").write_text(
+        "[distutils]\nindex-servers = azure\n\n"
+        f"[azure]\nrepository = {A_NAME}\nusername = build\npassword = {CANARY}\n"
+    )
+    (one,) = findings(doctor(home / "project"), "pypirc")
+    assert one["source"] == "~/.pypirc:5 [azure]"
+    assert one["fixes"] == [f"use {A_NAME.replace('/simple/', '/upload/')}"]
+    (home / ".pypirc").write_text(
+        f"[distutils]\nindex-servers = azure\n\n[azure]\nrepository = "
+        f"{A_NAME.replace('/simple/', '/upload/')}\n"
+    )
+    (fine,) = findings(doctor(home / "project"), "pypirc")
+    assert fine["problems"] == []
+
+
+# -- CI and container files ---------------------------------------------------------------------
+
+
+CI_FILES = {
+    "azure-pipelines.yml": f"steps:\n- script: uv sync\n  env:\n    UV_INDEX: orga={A_NAME}\n",
+    ".github/workflows/ci.yml": (
+        "jobs:\n  test:\n    env:\n"
+        f"      PIP_EXTRA_INDEX_URL: https://x:${{{{ secrets.PAT }}}}@{B_NAME[8:]}\n"
+    ),
+    ".gitlab-ci.yml": f"variables:\n  UV_DEFAULT_INDEX: '{B_NAME}'\n",
+    "Dockerfile": f"FROM python:3.12\nRUN pip install --index-url {A_NAME} alpha\n",
+    "build.dockerfile": f"ENV PIP_INDEX_URL={A_UUID}\n",
+    "tox.ini": f"[testenv]\nsetenv =\n    PIP_EXTRA_INDEX_URL = https://u:{CANARY}@{B_NAME[8:]}\n",
+}
+
+
+def write_ci(project: Path) -> dict[str, bytes]:
+    out = {}
+    for name, text in CI_FILES.items():
+        path = project / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        out[name] = path.read_bytes()
+    return out
+
+
+def test_ci_files_are_reported_by_file_and_line_with_the_fix(home: Path) -> None:
+    project = home / "project"
+    before = write_ci(project)
+    doc = doctor(project, "--map", str(MAP))
+    found = {f["source"]: f for f in findings(doc, "ci-file")}
+    assert set(found) == {
+        "azure-pipelines.yml:4",
+        ".github/workflows/ci.yml:4",
+        ".gitlab-ci.yml:2",
+        "Dockerfile:2",
+        "build.dockerfile:1",
+        "tox.ini:3",
+    }
+    pipelines = found["azure-pipelines.yml:4"]
+    assert pipelines["checks"]["401 risk"].startswith("low: one organization")
+    assert pipelines["fixes"] == [f"use {A_UUID}"]
+    docker = found["Dockerfile:2"]
+    assert docker["fixes"] == [f"use {A_UUID}"]
+    assert found["build.dockerfile:1"]["checks"]["401 risk"] == "none (UUID form)"
+    # The workflow's password is a secret reference; tox.ini holds a literal one.
+    assert not any("password" in p for p in found[".github/workflows/ci.yml:4"]["problems"])
+    assert any("leaks into" in p for p in found["tox.ini:3"]["problems"])
+    assert found["tox.ini:3"]["fixes"] == [f"use https://***@{B_UUID[8:]}"]
+    assert doc["exit_code"] == 1
+    text = run_cli(["doctor", "--offline", "--map", str(MAP)], cwd=project).stdout
+    assert "Dockerfile:2  CI file (read-only)" in text
+    # rewrite leaves them alone, byte for byte.
+    (project / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "a"\nurl = "{A_NAME}"\n')
+    assert run_cli(["rewrite", "--map", str(MAP)], cwd=project).code == 0
+    assert {name: (project / name).read_bytes() for name in before} == before
+
+
+def test_ci_file_with_two_organizations_is_a_401_risk(home: Path) -> None:
+    project = home / "project"
+    (project / "azure-pipelines.yml").write_text(f"variables:\n  UV_INDEX: a={A_NAME} b={B_NAME}\n")
+    (ci_a, ci_b) = findings(doctor(project, "--map", str(MAP)), "ci-file")
+    assert ci_a["checks"]["401 risk"] == "high: 2 organizations on pkgs.dev.azure.com (orgA, orgB)"
+    assert ci_a["problems"][0].startswith("401 risk")
+    assert ci_b["fixes"] == [f"use {B_UUID}"]
+    (project / "azure-pipelines.yml").write_text(f"variables:\n  UV_INDEX: a={A_UUID} b={B_UUID}\n")
+    assert doctor(project, "--map", str(MAP))["result"]["problems"] == 0
+
+
+# -- a working setup ----------------------------------------------------------------------------
+
+
+def test_no_finding_fires_on_a_working_setup(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = home / "project"
+    (project / "pyproject.toml").write_text(
+        f'[[tool.uv.index]]\nname = "orga"\nurl = "{A_UUID}"\n'
+        f'publish-url = "{A_UUID.replace("/simple/", "/upload/")}"\n\n'
+        f'[[tool.uv.index]]\nname = "orgb"\nurl = "{B_UUID}"\n'
+    )
+    conf = home / ".config" / "uv" / "uv.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(uv_index("orga-user", A_UUID))
+    for name in ("ORGA", "ORGB", "ORGA_USER"):
+        monkeypatch.setenv(f"UV_INDEX_{name}_USERNAME", "u")
+        monkeypatch.setenv(f"UV_INDEX_{name}_PASSWORD", "p")
+    monkeypatch.setenv("UV_INDEX", f"orga={A_UUID}")
+    monkeypatch.setenv(
+        "ARTIFACTS_CREDENTIALPROVIDER_FEED_ENDPOINTS",
+        json.dumps({"endpointCredentials": [{"endpoint": B_UUID, "password": CANARY}]}),
+    )
+    (home / ".netrc").write_text("machine example.org login me password x\n")
+    (project / "Dockerfile").write_text(f"RUN uv pip install --index-url {A_UUID} alpha\n")
+    doc = doctor(project, "--map", str(MAP))
+    assert doc["result"]["problems"] == 0, json.dumps(doc["result"], indent=1)
+    assert doc["exit_code"] == 0
