@@ -370,3 +370,88 @@ def test_no_finding_fires_on_a_working_setup(
     doc = doctor(project, "--map", str(MAP))
     assert doc["result"]["problems"] == 0, json.dumps(doc["result"], indent=1)
     assert doc["exit_code"] == 0
+
+
+# -- against the emulator: project scope, 403, the credential doctor sends -----------------------
+
+
+def live_project(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    project = tmp_path / "live"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "orga"\nurl = "{url}"\n')
+    monkeypatch.setenv("UV_INDEX_ORGA_USERNAME", "any")
+    monkeypatch.setenv("UV_INDEX_ORGA_PASSWORD", "pat-a")
+    return project
+
+
+def live_doctor(project: Path) -> dict[str, Any]:
+    result = run_cli(["doctor", "--json"], cwd=project)
+    assert "pat-a" not in result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def test_project_scoped_feed_without_its_project(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emulator_client import sample_config
+
+    emu = emulator_factory(sample_config())
+    wrong = f"{emu.org_url('orgA')}/_packaging/feedx/pypi/simple/"
+    project = live_project(tmp_path, wrong, monkeypatch)
+    (index,) = live_doctor(project)["result"]["indexes"]
+    assert index["problems"] == [
+        "feed feedx belongs to project ProjectX, but the URL has no project segment: Azure "
+        "answers 404, and azfeeds rewrite refuses the URL"
+    ]
+    assert index["fixes"] == [f"write the URL as {emu.index_url('orgA', 'feedx', 'ProjectX')}"]
+    assert index["checks"]["probe"].startswith("HTTP 404")
+    # The corrected URL: no problem at all.
+    right = live_project(tmp_path / "ok", emu.index_url("orgA", "feedx", "ProjectX"), monkeypatch)
+    (fine,) = live_doctor(right)["result"]["indexes"]
+    assert fine["problems"] == [] and fine["checks"]["probe"].startswith("HTTP 200")
+
+
+@pytest.mark.parametrize("pipeline", [False, True], ids=["laptop", "pipeline"])
+def test_403_is_a_feed_permission_problem(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: bool
+) -> None:
+    from emulator_client import sample_config
+
+    emu = emulator_factory(sample_config())
+    project = live_project(tmp_path, emu.index_url("orgA", "feedx", "ProjectX"), monkeypatch)
+    emu.set_faults("orgA", [{"kind": "403", "scope": "pypi", "times": None}])
+    if pipeline:
+        monkeypatch.setenv("TF_BUILD", "True")
+        monkeypatch.setenv("SYSTEM_TEAMPROJECT", "ProjectX")
+    (index,) = live_doctor(project)["result"]["indexes"]
+    assert index["checks"]["probe"].startswith("HTTP 403")
+    (problem,) = index["problems"]
+    assert "no read permission on feed ProjectX/feedx in orgA (not an expired PAT)" in problem
+    fixes = " ".join(index["fixes"])
+    assert "expired" not in fixes
+    if pipeline:
+        assert "'ProjectX Build Service (orgA)' (the pipeline's build identity) as Feed Reader" in (
+            fixes
+        )
+    else:
+        assert "Feed Reader role on ProjectX/feedx" in fixes
+
+
+def test_a_password_in_an_url_is_a_leak_risk_named_with_the_clients_variables(home: Path) -> None:
+    secret_a = A_NAME.replace("https://", f"https://me:{CANARY}@")
+    (home / "project" / "pyproject.toml").write_text(
+        f'[[tool.uv.index]]\nname = "orga"\nurl = "{secret_a}"\n\n'
+        f'[[tool.poetry.source]]\nname = "feed-b"\nurl = "{secret_a}"\n'
+    )
+    uv_side, poetry_side = doctor(home / "project")["result"]["indexes"]
+    said = (
+        "the URL carries a password: it leaks into version control, CI logs and error messages; "
+        "keep it in "
+    )
+    assert said + "UV_INDEX_ORGA_USERNAME and UV_INDEX_ORGA_PASSWORD" in uv_side["problems"]
+    assert (
+        said + "POETRY_HTTP_BASIC_FEED_B_USERNAME and POETRY_HTTP_BASIC_FEED_B_PASSWORD"
+        in poetry_side["problems"]
+    )
+    assert not any("fails" in p for p in uv_side["problems"] + poetry_side["problems"])
