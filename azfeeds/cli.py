@@ -466,6 +466,22 @@ def rewrite(
         bool,
         typer.Option("--strip-credentials", help="Remove user:secret@ from Azure URLs."),
     ] = False,
+    user_files: Annotated[
+        bool,
+        typer.Option(
+            "--user",
+            help="Rewrite the user-level config files of uv and pip (uv.toml, pip.conf), "
+            "not the project.",
+        ),
+    ] = False,
+    system_files: Annotated[
+        bool,
+        typer.Option(
+            "--system",
+            help="Rewrite the system-level config files of uv and pip (/etc/uv/uv.toml, "
+            "/etc/pip.conf...), not the project.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     auth: AuthOpt = AuthChoice.auto,
     pat_file: PatFileOpt = None,
@@ -484,6 +500,12 @@ def rewrite(
         from .engine import rewrite as run_rewrite
         from .planner import Mode
 
+        targets = _paths(paths)
+        if user_files or system_files:
+            targets = _config_targets(common, paths, user=user_files, system=system_files)
+            if not targets:
+                return 0
+
         options = RewriteOptions(
             mode=Mode(mode.value),
             check=check,
@@ -497,12 +519,53 @@ def rewrite(
         provider = None if (map_file or offline) else _table_provider(common, net)
         progress = Progress(common)
         try:
-            result = run_rewrite(_paths(paths), options, provider, progress)
+            result = run_rewrite(targets, options, provider, progress)
         finally:
             progress.clear()
+        if (user_files or system_files) and result.plan.would_change:
+            result.warnings.append(
+                "a project whose uv.lock recorded the old URLs fails 'uv sync --locked' until "
+                "you run 'azfeeds rewrite' there too"
+            )
         return _render_rewrite(common, result, options)
 
     _guard(common, work)
+
+
+def _config_targets(
+    common: "Common", paths: list[str] | None, *, user: bool, system: bool
+) -> "list[Path]":
+    """The existing user-level and/or system-level config files of uv and pip."""
+    import os
+
+    from .errors import UsageError
+    from .sources import classify
+    from .userconfig import SYSTEM, USER, scoped_files, shown, uv_files
+
+    if paths:
+        raise UsageError(
+            "--user and --system rewrite the config files of uv and pip, not a PATH",
+            hint="run 'azfeeds rewrite PATH' and 'azfeeds rewrite --user' separately",
+        )
+    scopes = [s for s, on in ((USER, user), (SYSTEM, system)) if on]
+    found = [f for scope in scopes for f in scoped_files(os.environ, scope)]
+    targets = []
+    for item in found:
+        if classify(item.path, explicit=True) is None:
+            common.say(
+                f"warning: {shown(item.path, os.environ)} ({item.label}): not a name azfeeds "
+                "knows (uv.toml, pip.conf, pip.ini); rename it or rewrite it by hand"
+            )
+            continue
+        targets.append(item.path)
+    if not targets:
+        looked = [f for f in uv_files(os.environ) if f.scope in scopes]
+        where = ", ".join(shown(f.path, os.environ) for f in looked[:3])
+        common.say(
+            f"no {' or '.join(scopes)}-level uv or pip config file found (uv looks at {where}; "
+            "the README lists pip's)"
+        )
+    return targets
 
 
 def _render_rewrite(common: "Common", result: Any, options: Any) -> int:

@@ -455,3 +455,59 @@ def test_a_password_in_an_url_is_a_leak_risk_named_with_the_clients_variables(ho
         in poetry_side["problems"]
     )
     assert not any("fails" in p for p in uv_side["problems"] + poetry_side["problems"])
+
+
+# -- rewrite --user / --system ------------------------------------------------------------------
+
+
+def test_rewrite_user_fixes_the_user_config_only(home: Path) -> None:
+    project = home / "project"
+    (project / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "p"\nurl = "{A_NAME}"\n')
+    project_before = (project / "pyproject.toml").read_bytes()
+    uv_user = home / ".config" / "uv" / "uv.toml"
+    uv_user.parent.mkdir(parents=True)
+    uv_user.write_text(uv_index("orga", A_NAME) + uv_index("orgb", B_NAME))
+    pip_user = home / ".pip" / "pip.conf"
+    pip_user.parent.mkdir(parents=True)
+    pip_user.write_text(f"[global]\nindex-url = {B_NAME}\n")
+    result = run_cli(["rewrite", "--user", "--map", str(MAP)], cwd=project)
+    assert result.code == 0, result.output
+    assert (project / "pyproject.toml").read_bytes() == project_before
+    assert A_UUID in uv_user.read_text() and B_UUID in uv_user.read_text()
+    assert B_UUID in pip_user.read_text()
+    assert "fails 'uv sync --locked' until you run 'azfeeds rewrite' there too" in result.stderr
+    assert run_cli(["rewrite", "--user", "--check", "--map", str(MAP)], cwd=project).code == 0
+    # Only the project's own index is left in name form.
+    doc = doctor(project)
+    risky = [i["source"] for i in doc["result"]["indexes"] if i["form"] == "name"]
+    assert risky == ["project"]
+
+
+def test_rewrite_user_is_all_or_nothing(home: Path) -> None:
+    uv_user = home / ".config" / "uv" / "uv.toml"
+    uv_user.parent.mkdir(parents=True)
+    uv_user.write_text(uv_index("orga", A_NAME))
+    pip_user = home / ".config" / "pip" / "pip.conf"
+    pip_user.parent.mkdir(parents=True)
+    pip_user.write_text(f"index-url = {B_NAME}\n")  # a key before any [section]
+    before = uv_user.read_bytes(), pip_user.read_bytes()
+    result = run_cli(["rewrite", "--user", "--map", str(MAP)], cwd=home / "project")
+    assert result.code == 6, result.output
+    assert "pip.conf" in result.stderr and "Traceback" not in result.output
+    assert (uv_user.read_bytes(), pip_user.read_bytes()) == before
+
+
+def test_rewrite_system_and_the_usage_errors(home: Path, tmp_path: Path) -> None:
+    system = tmp_path / "etc-xdg" / "uv" / "uv.toml"
+    system.parent.mkdir(parents=True)
+    system.write_text(uv_index("orga", A_NAME))
+    uv_user = home / ".config" / "uv" / "uv.toml"
+    uv_user.parent.mkdir(parents=True)
+    uv_user.write_text(uv_index("orgb", B_NAME))
+    assert run_cli(["rewrite", "--system", "--map", str(MAP)], cwd=home / "project").code == 0
+    assert A_UUID in system.read_text() and B_NAME in uv_user.read_text()
+    mixed = run_cli(["rewrite", "--user", "pyproject.toml"], cwd=home / "project")
+    assert mixed.code == 2 and "not a PATH" in mixed.stderr
+    uv_user.unlink()
+    none = run_cli(["rewrite", "--user", "--map", str(MAP)], cwd=home / "project")
+    assert none.code == 0 and "no user-level uv or pip config file found" in none.stderr
