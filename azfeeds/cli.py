@@ -857,6 +857,14 @@ def env_command(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
     ] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            help="The variables for 'uv publish' and twine (upload URL, user, a write-scoped "
+            "PAT) instead of the index credentials.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -866,20 +874,34 @@ def env_command(
     common = Common("env", json_out, verbose, quiet, debug)
 
     def work() -> int:
+        import json
         import os
 
         from .engine import load_workspace
         from .inspect import collect
+        from .keyring_probe import provider_for
         from .planner import table_from_annotations
         from .report import envelope
-        from .snippets import needs, render
+        from .snippets import (
+            keyring_setup,
+            needs,
+            publish_targets,
+            render,
+            render_keyring,
+            render_publish,
+        )
         from .sources import FileKind
         from .urls import look_alike_warning
 
         ws = load_workspace(_paths(paths), recursive=recursive, lock=False)
         configs = [s for s in ws.sources if s.kind is not FileKind.UV_LOCK]
         indexes = collect(configs, table_from_annotations(configs))
+        for index in indexes:
+            if index.is_uv:
+                index.provider = provider_for(index.site.path, os.environ)
         items = needs(indexes)
+        setup = None if publish else keyring_setup(indexes)
+        targets = publish_targets(indexes) if publish else []
         warnings = list(
             dict.fromkeys(
                 f"{i.site.location}: {look_alike_warning(i.url)}"
@@ -889,9 +911,36 @@ def env_command(
         )
         for warning in warnings:
             common.say(f"warning: {warning}")
+        if publish:
+            snippet = render_publish(targets, shell.value) if targets else ""
+            if common.json:
+                result_doc = {
+                    "shell": shell.value,
+                    "publish": [
+                        {"index": t.index, "organization": t.organization, "url": t.url}
+                        for t in targets
+                    ],
+                    "snippet": snippet,
+                }
+                _out(envelope("env", 0, result_doc, warnings=warnings))
+                return 0
+            if not targets:
+                common.say("no Azure index in uv configuration: nothing to publish to")
+                return 0
+            _out(snippet)
+            return 0
+        head = render_keyring(setup, shell.value) if setup is not None else ""
         if common.json:
             result = {
                 "shell": shell.value,
+                "keyring": None
+                if setup is None
+                else {
+                    "users": list(setup.users),
+                    "provider": setup.provider,
+                    "provider_source": setup.provider_source,
+                    "endpoints": json.loads(setup.endpoints),
+                },
                 "variables": [
                     {
                         "index": n.index,
@@ -903,7 +952,7 @@ def env_command(
                     }
                     for n in items
                 ],
-                "snippet": render(items, shell.value, os.environ) if items else "",
+                "snippet": head + (render(items, shell.value, os.environ) if items else ""),
             }
             _out(envelope("env", 0, result, warnings=warnings))
             return 0
@@ -912,8 +961,10 @@ def env_command(
                 "no named Azure index in uv configuration: uv reads UV_INDEX_<NAME>_* only for "
                 "[[tool.uv.index]] entries with a name"
             )
+            if head:
+                _out(head)
             return 0
-        _out(render(items, shell.value, os.environ))
+        _out(head + render(items, shell.value, os.environ))
         return 0
 
     _guard(common, work)

@@ -26,7 +26,7 @@ from .inspect import (
     check_variables,
     collect,
 )
-from .keyring_probe import find_provider
+from .keyring_probe import provider_for
 from .outside import Finding
 from .planner import table_from_annotations
 from .sources import FileKind, SourceFile
@@ -108,11 +108,10 @@ def diagnose(
     else:
         table = table_from_annotations(everything)
     indexes = collect(configs, table)
-    uv_outside = [f.path for f in outside_files if f.client == "uv"]
     for index in indexes:
         index.origin = origins.get(_key(index.site.path), "project")
         if index.is_uv:
-            index.provider = find_provider(env, _provider_files(index.site.path, uv_outside))
+            index.provider = provider_for(index.site.path, env)
     check_variables(indexes, env)
     check_hosts(indexes, env)
     check_keyring_users(indexes)
@@ -151,14 +150,6 @@ def _load_outside(path: Path, client: str, pinned: tuple[str, ...]) -> SourceFil
 
 def _key(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
-
-
-def _provider_files(path: Path, uv_outside: Sequence[Path]) -> list[Path]:
-    """Where uv reads keyring-provider for a project: its uv.toml, its pyproject, then outside."""
-    directory = path.parent
-    if any(_key(path) == _key(p) for p in uv_outside):
-        return [path, *(p for p in uv_outside if _key(p) != _key(path))]
-    return [directory / "uv.toml", directory / "pyproject.toml", *uv_outside]
 
 
 def _outside_findings(

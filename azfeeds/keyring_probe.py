@@ -126,3 +126,19 @@ def keyring_get(
         status = f"exit {proc.returncode}" if proc.returncode else "no password"
         return KeyringAnswer(None, f"'keyring get' found no credential ({status})")
     return KeyringAnswer(out.splitlines()[0].strip(), "")
+
+
+def provider_for(path: Path, env: Mapping[str, str]) -> Provider | None:
+    """keyring-provider as uv reads it for the configuration file ``path``: the variable, the
+    project's uv.toml, its pyproject.toml, then the user and system uv.toml."""
+    from .userconfig import config_files
+
+    def key(p: Path) -> str:
+        return os.path.normcase(os.path.realpath(p))
+
+    outside = [f.path for f in config_files(env) if f.client == "uv"]
+    if any(key(path) == key(p) for p in outside):
+        files = [path, *(p for p in outside if key(p) != key(path))]
+    else:
+        files = [path.parent / "uv.toml", path.parent / "pyproject.toml", *outside]
+    return find_provider(env, files)

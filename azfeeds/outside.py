@@ -222,7 +222,7 @@ def endpoint_json(urls: Sequence[AzureUrl], user: str) -> str:
         if endpoint in seen:
             continue
         seen.add(endpoint)
-        items.append({"endpoint": endpoint, "username": user, "password": f"<PAT for {url.org}>"})
+        items.append({"endpoint": endpoint, "username": user, "password": "<PAT>"})
     return json.dumps({"endpointCredentials": items}, indent=None)
 
 

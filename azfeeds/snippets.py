@@ -169,3 +169,150 @@ def _dockerfile(items: Sequence[Need]) -> str:
         lines.append(f'    {need.password_variable}="$(cat /run/secrets/{secret})" \\')
     lines.append("    uv sync --locked")
     return "\n".join(lines) + "\n"
+
+
+# -- keyring set-ups ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyringSetup:
+    """What a laptop needs for the indexes whose URLs name a keyring user."""
+
+    users: tuple[str, ...]  # the user names written in the URLs (VssSessionToken...)
+    provider: str | None  # keyring-provider as uv reads it, or None
+    provider_source: str | None
+    endpoints: str  # the credential provider's endpoint list, placeholders for the PATs
+
+
+def keyring_setup(indexes: Sequence[Index]) -> KeyringSetup | None:
+    """The keyring set-up of a project whose uv indexes carry a user name only, else None."""
+    from .outside import endpoint_json
+
+    chosen = [i for i in indexes if i.is_uv and i.keyring_user is not None]
+    if not chosen:
+        return None
+    users = tuple(dict.fromkeys(i.keyring_user or "" for i in chosen))
+    provider = next((i.provider for i in chosen if i.provider is not None), None)
+    return KeyringSetup(
+        users,
+        provider.value if provider else None,
+        provider.source if provider else None,
+        endpoint_json([i.url for i in chosen], users[0]),
+    )
+
+
+ENDPOINT_NOTE = (
+    "# CI has no keyring sign-in: set the PAT variables below, or give the credential\n"
+    "# provider its endpoint list (each endpoint must match the index URL as written, and\n"
+    "# each <PAT> is a PAT of that endpoint's organization):"
+)
+ENDPOINT_NOTE_CI = (
+    "# CI has no keyring sign-in: the variables below carry the PATs. The credential\n"
+    "# provider's endpoint list, if you use it instead (<PAT>: that organization's PAT):"
+)
+
+
+def render_keyring(setup: KeyringSetup, shell: str) -> str:
+    """Laptop lines (keyring) before the CI variables; never a secret."""
+    from .keyring_probe import INSTALL_LINE
+
+    users = ", ".join(setup.users)
+    if setup.provider == "subprocess":
+        state = f'keyring-provider = "subprocess" is set ({setup.provider_source})'
+    elif setup.provider is not None:
+        state = f"keyring-provider is '{setup.provider}' ({setup.provider_source}): set subprocess"
+    else:
+        state = 'keyring-provider is not set: add keyring-provider = "subprocess" under [tool.uv]'
+    comment = "#"
+    lines = [
+        f"{comment} Laptops: the index URLs carry the keyring user name ({users}); uv asks the",
+        f"{comment} keyring for the password. Install it once: {INSTALL_LINE}",
+        f"{comment} {state}.",
+    ]
+    if shell == "sh":
+        if setup.provider != "subprocess":
+            lines.append("export UV_KEYRING_PROVIDER=subprocess")
+        lines.append(ENDPOINT_NOTE)
+        lines.append(f"export VSS_NUGET_EXTERNAL_FEED_ENDPOINTS='{setup.endpoints}'")
+    elif shell == "powershell":
+        if setup.provider != "subprocess":
+            lines.append('$env:UV_KEYRING_PROVIDER = "subprocess"')
+        lines.append(ENDPOINT_NOTE)
+        lines.append(f"$env:VSS_NUGET_EXTERNAL_FEED_ENDPOINTS = '{setup.endpoints}'")
+    else:
+        lines.append(ENDPOINT_NOTE_CI)
+        lines.append(f"#   VSS_NUGET_EXTERNAL_FEED_ENDPOINTS: '{setup.endpoints}'")
+    return "\n".join(lines) + "\n"
+
+
+# -- publishing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishTarget:
+    """Where one feed's uploads go, and the index that names it."""
+
+    index: str | None
+    organization: str
+    url: str  # the /pypi/upload/ endpoint, without userinfo
+    from_publish_url: bool
+
+
+def publish_targets(indexes: Sequence[Index]) -> list[PublishTarget]:
+    """The upload endpoints: the publish-url entries, else one per uv index feed."""
+    from .outside import upload_url
+    from .sources import Role
+
+    explicit = [i for i in indexes if i.site.role is Role.UV_PUBLISH]
+    chosen = explicit or [i for i in indexes if i.is_uv and i.twin_of is None]
+    out: list[PublishTarget] = []
+    seen: set[str] = set()
+    for index in chosen:
+        url = str(upload_url(index.url.without_userinfo()))
+        if url in seen:
+            continue
+        seen.add(url)
+        out.append(PublishTarget(index.site.index_name, index.url.org, url, bool(explicit)))
+    return out
+
+
+def render_publish(targets: Sequence[PublishTarget], shell: str) -> str:
+    """Variables for `uv publish` and twine, per target; a write-scoped PAT is needed."""
+    lines = [
+        "# Publishing needs a PAT with Packaging (Read & write): a read-only PAT gets 403.",
+    ]
+    for target in targets:
+        org = target.organization
+        secret = f"AZDO_{env_name(org)}_PUBLISH_PAT"
+        value = {
+            "sh": f"'<PAT with Packaging (Read & write) for {org}>'",
+            "powershell": f'"<PAT with Packaging (Read & write) for {org}>"',
+            "github": f"${{{{ secrets.{secret} }}}}",
+            "azure-pipelines": f"$({secret})",
+            "dockerfile": f'"$(cat /run/secrets/{secret.lower()})"',
+        }[shell]
+        name = f" (index {target.index})" if target.index else ""
+        pairs = [
+            ("UV_PUBLISH_URL", target.url),
+            ("UV_PUBLISH_USERNAME", "azfeeds"),
+            ("UV_PUBLISH_PASSWORD", value),
+            ("TWINE_REPOSITORY_URL", target.url),
+            ("TWINE_USERNAME", "azfeeds"),
+            ("TWINE_PASSWORD", value),
+        ]
+        lines.append(f"# {org}{name}: uv publish, then twine upload")
+        if target.index and target.from_publish_url:
+            variables = f"UV_INDEX_{env_name(target.index)}_USERNAME/PASSWORD"
+            lines.append(f"# (or: uv publish --index {target.index}, with {variables})")
+        if shell in ("github", "azure-pipelines"):
+            lines.append("env:" if shell == "github" else "  env:")
+        indent = {"github": "  ", "azure-pipelines": "    "}.get(shell, "")
+        for key, val in pairs:
+            if shell == "sh" or shell == "dockerfile":
+                lines.append(f"export {key}={val}")
+            elif shell == "powershell":
+                shown = val if val.startswith('"') else f'"{val}"'
+                lines.append(f"$env:{key} = {shown}")
+            else:
+                lines.append(f"{indent}{key}: {val}")
+    return "\n".join(lines) + "\n"

@@ -297,3 +297,80 @@ def test_provider_is_read_from_tool_uv_only() -> None:
     )
     assert provider_in_text('[tool.uv.pip]\nkeyring-provider = "subprocess"\n', True) is None
     assert provider_in_text('keyring-provider = "disabled"\n', False) == ("disabled", 1)
+
+
+KEYRING_ONLY = """\
+[project]
+name = "x"
+version = "0.1.0"
+
+[tool.uv]
+keyring-provider = "subprocess"
+
+[[tool.uv.index]]
+name = "orga"
+url = "https://VssSessionToken@pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+publish-url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+"""
+
+
+def test_env_on_a_keyring_project_gives_the_laptop_set_up_and_the_ci_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import run_cli
+
+    (tmp_path / "pyproject.toml").write_text(KEYRING_ONLY)
+    monkeypatch.setenv("UV_INDEX_ORGA_PASSWORD", PAT_A)
+    out = run_cli(["env"], cwd=tmp_path)
+    assert out.code == 0 and PAT_A not in out.output
+    lines = out.stdout.splitlines()
+    assert "Install it once: uv tool install keyring --with artifacts-keyring" in lines[1]
+    assert 'keyring-provider = "subprocess" is set (pyproject.toml:6).' in lines[2]
+    exported = next(x for x in lines if x.startswith("export VSS_NUGET_EXTERNAL_FEED_ENDPOINTS="))
+    endpoints = json.loads(exported.split("=", 1)[1].strip("'"))
+    assert endpoints == {
+        "endpointCredentials": [
+            {
+                "endpoint": "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/",
+                "username": "VssSessionToken",
+                "password": "<PAT>",
+            }
+        ]
+    }
+    assert "export UV_INDEX_ORGA_PASSWORD='<PAT for orgA>'" in lines
+    doc = json.loads(run_cli(["env", "--json"], cwd=tmp_path).stdout)["result"]
+    assert doc["keyring"]["provider"] == "subprocess"
+    assert doc["keyring"]["endpoints"] == endpoints
+    # Without the setting, env says to set it.
+    (tmp_path / "pyproject.toml").write_text(
+        KEYRING_ONLY.replace('keyring-provider = "subprocess"', "")
+    )
+    out = run_cli(["env", "--shell", "powershell"], cwd=tmp_path).stdout
+    assert "keyring-provider is not set" in out
+    assert '$env:UV_KEYRING_PROVIDER = "subprocess"' in out.splitlines()
+
+
+def test_env_publish(tmp_path: Path) -> None:
+    from helpers import run_cli
+
+    (tmp_path / "pyproject.toml").write_text(KEYRING_ONLY)
+    upload = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/upload/"
+    out = run_cli(["env", "--publish"], cwd=tmp_path)
+    assert out.code == 0
+    lines = out.stdout.splitlines()
+    assert lines[0] == (
+        "# Publishing needs a PAT with Packaging (Read & write): a read-only PAT gets 403."
+    )
+    for line in (
+        f"export UV_PUBLISH_URL={upload}",
+        "export UV_PUBLISH_USERNAME=azfeeds",
+        "export UV_PUBLISH_PASSWORD='<PAT with Packaging (Read & write) for orgA>'",
+        f"export TWINE_REPOSITORY_URL={upload}",
+        "export TWINE_PASSWORD='<PAT with Packaging (Read & write) for orgA>'",
+        "# (or: uv publish --index orga, with UV_INDEX_ORGA_USERNAME/PASSWORD)",
+    ):
+        assert line in lines, out.stdout
+    github = run_cli(["env", "--publish", "--shell", "github"], cwd=tmp_path).stdout
+    assert "  TWINE_PASSWORD: ${{ secrets.AZDO_ORGA_PUBLISH_PAT }}" in github.splitlines()
+    doc = json.loads(run_cli(["env", "--publish", "--json"], cwd=tmp_path).stdout)
+    assert doc["result"]["publish"] == [{"index": "orga", "organization": "orgA", "url": upload}]
