@@ -929,7 +929,7 @@ CASES: list[Case] = [
         {"pyproject.toml": b(uv_index(f"https://build:{SECRET}@{X[8:]}"))},
         args=("doctor", "--offline"),
         code=1,
-        stdout=("the URL carries credentials",),
+        stdout=("the URL carries a password: it leaks into version control",),
         secrets=(SECRET,),
     ),
     Case(
