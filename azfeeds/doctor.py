@@ -27,9 +27,9 @@ from .inspect import (
     collect,
 )
 from .keyring_probe import provider_for
+from .kinds.base import FileKind, SourceFile
 from .outside import Finding
 from .planner import table_from_annotations
-from .sources import FileKind, SourceFile
 from .table import FeedTable, load_map
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
@@ -137,7 +137,8 @@ def diagnose(
 def _load_outside(path: Path, client: str, pinned: tuple[str, ...]) -> SourceFile | None:
     """Scan a config file outside the project as its client reads it, whatever its name."""
     from .fsio import Snapshot, has_nul, read_bytes
-    from .sources import load_source, may_hold_azure
+    from .kinds import load_source
+    from .kinds.base import may_hold_azure
 
     real, data, mode = read_bytes(str(path), resolve=True)
     if not may_hold_azure(data):

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .keyring_probe import KeyringAnswer, Provider, keyring_get, keyring_user
-from .planner import env_name
-from .sources import TWIN_MARKER, FileKind, Role, Site, SourceFile
+from .kinds.base import TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
 from .table import FeedTable
 from .urls import AzureUrl, decode_segment, is_uuid, look_alike_warning
 
@@ -456,7 +455,7 @@ def check_look_alikes(indexes: Sequence[Index]) -> None:
 
 def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
     """A password written into an URL (a user name alone is a keyring hint, not a secret)."""
-    from .planner import credential_hint
+    from .kinds.base import credential_hint
 
     for index in indexes:
         if index.url.has_secret and index.keyring_user is None:

@@ -260,8 +260,8 @@ class PublishTarget:
 
 def publish_targets(indexes: Sequence[Index]) -> list[PublishTarget]:
     """The upload endpoints: the publish-url entries, else one per uv index feed."""
+    from .kinds.base import Role
     from .outside import upload_url
-    from .sources import Role
 
     explicit = [i for i in indexes if i.site.role is Role.UV_PUBLISH]
     chosen = explicit or [i for i in indexes if i.is_uv and i.twin_of is None]
