@@ -414,9 +414,9 @@ class Planner:
                 d.action = Action.STRIP
         elif url.has_secret and not d.site.role.in_lock:
             self.plan.warnings.append(
-                f"{d.site.location}: the URL carries credentials ({url.redacted}); uv fails with "
-                f"them anyway and they end up in version control: use --strip-credentials and "
-                f"set {credential_hint(d.site)}"
+                f"{d.site.location}: the URL carries credentials ({url.redacted}); they leak "
+                f"into version control and CI logs: use --strip-credentials and keep them in "
+                f"{credential_hint(d.site)}"
             )
 
     def _identity_of(self, url: AzureUrl | None, site: Site) -> Identity | None:
