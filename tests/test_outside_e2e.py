@@ -1,0 +1,113 @@
+"""Indexes outside the project, with the real uv against the emulator: the user's uv.toml.
+
+The situation users report: the indexes live in ``~/.config/uv/uv.toml``, two organizations on
+one host, name form. uv fails with 401; ``doctor`` run in the project names the user config as
+the source; ``rewrite --user`` fixes it, and uv passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emulator_client import Emulator, sample_config
+from helpers import Result, run_proc
+
+pytestmark = pytest.mark.e2e
+
+PAT_A = "outside-canary-pat-a-0c4d"
+PAT_B = "outside-canary-pat-b-9e1a"
+
+
+@pytest.fixture
+def emu(emulator_factory: Any) -> Emulator:
+    cfg = sample_config()
+    cfg["organizations"][0]["pats"] = [PAT_A]
+    cfg["organizations"][1]["pats"] = [PAT_B]
+    emulator: Emulator = emulator_factory(cfg)
+    return emulator
+
+
+class Setup:
+    def __init__(self, tmp: Path, emu: Emulator) -> None:
+        self.tmp = tmp
+        self.project = tmp / "shop"
+        self.project.mkdir()
+        self.xdg = tmp / "xdg"
+        self.calls = 0
+        self.env = {
+            "XDG_CONFIG_HOME": str(self.xdg),
+            "UV_INDEX_ORGA_USERNAME": "any",
+            "UV_INDEX_ORGA_PASSWORD": PAT_A,
+            "UV_INDEX_ORGB_USERNAME": "any",
+            "UV_INDEX_ORGB_PASSWORD": PAT_B,
+        }
+        self.user_toml = self.xdg / "uv" / "uv.toml"
+        self.user_toml.parent.mkdir(parents=True)
+        self.user_toml.write_text(
+            '[[index]]\nname = "orga"\n'
+            f'url = "{emu.index_url("orgA", "feedx", "ProjectX")}"\n\n'
+            '[[index]]\nname = "orgb"\n'
+            f'url = "{emu.index_url("orgB", "feedy", "Project Y")}"\n'
+        )
+        (self.project / "pyproject.toml").write_text(
+            '[project]\nname = "shop"\nversion = "0.1.0"\nrequires-python = ">=3.8"\n'
+            'dependencies = ["alpha", "beta", "delta"]\n'
+        )
+
+    def uv(self, *args: str) -> subprocess.CompletedProcess[str]:
+        from uv import find_uv_bin
+
+        self.calls += 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+        env.update(self.env)
+        env.update(
+            {
+                "UV_CACHE_DIR": str(self.tmp / f"uv-cache-{self.calls}"),
+                "UV_PYTHON_DOWNLOADS": "never",
+                "UV_PYTHON": sys.executable,
+                "UV_NO_PROGRESS": "1",
+                "NO_COLOR": "1",
+            }
+        )
+        return subprocess.run(
+            [str(find_uv_bin()), *args],
+            cwd=self.project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    def azfeeds(self, *args: str) -> Result:
+        return run_proc(list(args), cwd=self.project, env=self.env)
+
+
+def test_indexes_in_the_user_uv_toml(tmp_path: Path, emu: Emulator) -> None:
+    s = Setup(tmp_path, emu)
+    failed = s.uv("lock")
+    assert failed.returncode != 0 and "401" in failed.stderr, failed.stderr
+
+    report = s.azfeeds("doctor", "--json")
+    doc = json.loads(report.stdout)
+    assert report.code == 1
+    indexes = doc["result"]["indexes"]
+    assert {i["source"] for i in indexes} == {f"uv user config ({s.user_toml})"}
+    assert all(any(p.startswith("401 risk") for p in i["problems"]) for i in indexes)
+    assert PAT_A not in report.output and PAT_B not in report.output
+
+    fixed = s.azfeeds("rewrite", "--user")
+    assert fixed.code == 0, fixed.output
+    assert "until you run 'azfeeds rewrite' there too" in fixed.stderr
+    assert emu.uuid_index_url("orgA", "feedx") in s.user_toml.read_text()
+    locked = s.uv("lock")
+    assert locked.returncode == 0, locked.stderr
+    synced = s.uv("sync", "--locked")
+    assert synced.returncode == 0, synced.stderr
+    after = json.loads(s.azfeeds("doctor", "--json").stdout)
+    assert after["result"]["problems"] == 0, json.dumps(after["result"], indent=1)
