@@ -27,7 +27,7 @@ from .inspect import (
     collect,
 )
 from .keyring_probe import provider_for
-from .kinds.base import FileKind, SourceFile
+from .kinds.base import FileKind, Role, SourceFile
 from .outside import Finding
 from .planner import table_from_annotations
 from .table import FeedTable, load_map
@@ -153,6 +153,21 @@ def _key(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
+def _covered_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> set[str]:
+    """Hosts where every index carries its own credential (variables set, or the keyring)."""
+    hosts: dict[str, bool] = {}
+    for index in indexes:
+        if index.site.role is Role.UV_PUBLISH:
+            continue
+        own = index.uses_keyring or bool(
+            index.variables and all(env.get(v) for v in index.variables)
+        )
+        if index.url.has_secret and index.keyring_user is None:
+            own = True
+        hosts[index.url.host] = hosts.get(index.url.host, True) and own
+    return {host for host, own in hosts.items() if own}
+
+
 def _outside_findings(
     paths: Sequence[Path],
     indexes: Sequence[Index],
@@ -190,7 +205,7 @@ def _outside_findings(
     netrc = netrc_path(env)
     if netrc is not None and netrc.is_file():
         read.append(f"netrc {shown(netrc, env)}")
-    out.extend(netrc_findings(env, orgs_by_host))
+    out.extend(netrc_findings(env, orgs_by_host, _covered_hosts(indexes, env)))
     pypirc = pypirc_path(env)
     if pypirc.is_file():
         read.append(f".pypirc {shown(pypirc, env)}")

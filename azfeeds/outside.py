@@ -287,8 +287,17 @@ def is_azure_host(host: str, others: Iterable[str]) -> bool:
     return host == CLOUD_HOST or host.endswith(LEGACY_SUFFIX) or host in others
 
 
-def netrc_findings(env: Mapping[str, str], orgs_by_host: Mapping[str, set[str]]) -> list[Finding]:
-    """The netrc entries that apply to Azure hosts, and what one login per host means here."""
+def netrc_findings(
+    env: Mapping[str, str],
+    orgs_by_host: Mapping[str, set[str]],
+    covered: Iterable[str] = (),
+) -> list[Finding]:
+    """The netrc entries that apply to Azure hosts, and what one login per host means here.
+
+    ``covered`` holds the hosts where every index carries a credential of its own: clients
+    send the netrc login there only to a request without one, so it is a note, not a problem.
+    """
+    covered = set(covered)
     path = netrc_path(env)
     if path is None or not path.is_file():
         return []
@@ -312,7 +321,13 @@ def netrc_findings(env: Mapping[str, str], orgs_by_host: Mapping[str, set[str]])
                 "one login for every organization on this host: uv, pip, Poetry and PDM send it "
                 "when an index has no credential of its own; azfeeds never uses it"
             )
-            if len(orgs) > 1:
+            if len(orgs) > 1 and host in covered:
+                finding.notes.append(
+                    f"{len(orgs)} organizations on {host} ({', '.join(orgs)}): every index here "
+                    "has its own credential, so uv does not use this login; a client without "
+                    "one (pip, a new index) would send it to both"
+                )
+            elif len(orgs) > 1:
                 finding.problems.append(
                     f"{len(orgs)} organizations on {host} ({', '.join(orgs)}) share this one "
                     "netrc login: a PAT of one organization gets 401 from the other"

@@ -213,15 +213,18 @@ def test_netrc_entry_for_a_host_with_two_organizations(
     (home / ".netrc").write_text(NETRC)
     project = home / "project"
     (project / "uv.toml").write_text(uv_index("orga", A_UUID) + uv_index("orgb", B_UUID))
-    for name in ("ORGA", "ORGB"):
-        monkeypatch.setenv(f"UV_INDEX_{name}_USERNAME", "u")
-        monkeypatch.setenv(f"UV_INDEX_{name}_PASSWORD", "p")
     doc = doctor(project)
     (entry,) = findings(doc, "netrc")
     assert entry["source"] == "~/.netrc:3"
     assert entry["subject"] == "pkgs.dev.azure.com"
     assert "2 organizations on pkgs.dev.azure.com (orgA, orgB)" in entry["problems"][0]
     assert "azfeeds never uses it" in entry["checks"]["meaning"]
+    # Every index with its own credential: uv does not use the login, a note.
+    for name in ("ORGA", "ORGB"):
+        monkeypatch.setenv(f"UV_INDEX_{name}_USERNAME", "u")
+        monkeypatch.setenv(f"UV_INDEX_{name}_PASSWORD", "p")
+    (covered,) = findings(doctor(project), "netrc")
+    assert covered["problems"] == [] and "uv does not use this login" in covered["notes"][0]
     # One organization: a note only.
     (project / "uv.toml").write_text(uv_index("orga", A_UUID))
     (one,) = findings(doctor(project), "netrc")

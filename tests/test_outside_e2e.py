@@ -111,3 +111,35 @@ def test_indexes_in_the_user_uv_toml(tmp_path: Path, emu: Emulator) -> None:
     assert synced.returncode == 0, synced.stderr
     after = json.loads(s.azfeeds("doctor", "--json").stdout)
     assert after["result"]["problems"] == 0, json.dumps(after["result"], indent=1)
+
+
+def test_one_netrc_login_for_two_organizations(tmp_path: Path, emu: Emulator) -> None:
+    s = Setup(tmp_path, emu)
+    s.user_toml.unlink()
+    (s.project / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\nversion = "0.1.0"\nrequires-python = ">=3.8"\n'
+        'dependencies = ["alpha", "beta", "delta"]\n\n'
+        '[[tool.uv.index]]\nname = "orga"\n'
+        f'url = "{emu.uuid_index_url("orgA", "feedx")}"\n\n'
+        '[[tool.uv.index]]\nname = "orgb"\n'
+        f'url = "{emu.uuid_index_url("orgB", "feedy")}"\n'
+    )
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1\n  login any\n  password {PAT_A}\n")
+    netrc.chmod(0o600)
+    variables = {k: s.env.pop(k) for k in list(s.env) if k.startswith("UV_INDEX_")}
+    s.env["NETRC"] = str(netrc)
+    failed = s.uv("lock")
+    assert failed.returncode != 0 and "401" in failed.stderr, failed.stderr
+
+    report = s.azfeeds("doctor", "--json", "--offline")
+    doc = json.loads(report.stdout)
+    (entry,) = [f for f in doc["result"]["findings"] if f["kind"] == "netrc"]
+    assert entry["source"] == f"{netrc}:1" and entry["subject"] == "127.0.0.1"
+    assert "share this one netrc login" in entry["problems"][0]
+    assert PAT_A not in report.output
+
+    s.env.update(variables)  # the fix: each index its own credential
+    assert s.uv("lock").returncode == 0
+    after = json.loads(s.azfeeds("doctor", "--json", "--offline").stdout)
+    assert after["result"]["problems"] == 0, json.dumps(after["result"], indent=1)
