@@ -26,6 +26,7 @@ _URL_RE = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s'"<>`]+""")
 # Placeholders with spaces inside (GitHub Actions) are shortened so that an URL stays one token.
 _GHA_RE = re.compile(r"\$\{\{[^}]*\}\}")
 _TRAILING = ",;)]}\\"
+_NAME_BEFORE_RE = re.compile(r"(?:^|[\s'\"=:])([A-Za-z0-9][A-Za-z0-9._-]*)=\Z")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class CiUrl:
     line: int
     url: AzureUrl
     password_placeholder: bool  # the password part is a CI variable, not a literal secret
+    index_name: str | None = None  # the ``name=`` before the URL (UV_INDEX entries)
 
 
 def ci_files(root: Path) -> list[Path]:
@@ -90,7 +92,9 @@ def scan_file(path: Path) -> list[CiUrl]:
             url = parse(token)
             if url is None:
                 continue
-            out.append(CiUrl(path, number, url, _placeholder_password(url.userinfo)))
+            named = _NAME_BEFORE_RE.search(flat, 0, match.start())
+            name = named.group(1) if named is not None else None
+            out.append(CiUrl(path, number, url, _placeholder_password(url.userinfo), name))
     return out
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import OrgRequest, load_workspace, org_requests
+from .engine import OrgRequest, load_workspace, merge_requests, org_requests
 from .errors import AzfeedsError, FileError
 from .inspect import (
     Index,
@@ -103,7 +103,10 @@ def diagnose(
     if map_table is not None:
         table = map_table.merged_with(table_from_annotations(everything))
     elif provider is not None:
-        table, failures = provider(org_requests(everything))
+        requests = org_requests(everything)
+        if outside:
+            requests = merge_requests([*requests, *_outside_requests(paths, env)])
+        table, failures = provider(requests)
         table = table.merged_with(table_from_annotations(everything))
     else:
         table = table_from_annotations(everything)
@@ -151,6 +154,30 @@ def _load_outside(path: Path, client: str, pinned: tuple[str, ...]) -> SourceFil
 
 def _key(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
+
+
+def _outside_requests(paths: Sequence[Path], env: Mapping[str, str]) -> list[OrgRequest]:
+    """The organizations named only outside the config files (variables, CI files), so that
+    the feed table can give their replacement URLs too."""
+    from . import ciscan
+    from .outside import variable_urls
+    from .urls import is_uuid
+
+    urls = variable_urls(env)
+    for root in (p for p in (paths or [Path(".")]) if p.is_dir()):
+        for path in ciscan.ci_files(root):
+            urls.extend((item.index_name, item.url) for item in ciscan.scan_file(path))
+    return [
+        OrgRequest(
+            url.org_key,
+            url.org,
+            url,
+            frozenset({url.feed_name.casefold()}) if url.view is not None else frozenset(),
+            (name,) if name else (),
+            frozenset() if is_uuid(url.feed) else frozenset({url.feed_name}),
+        )
+        for name, url in urls
+    ]
 
 
 def _covered_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> set[str]:

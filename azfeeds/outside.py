@@ -141,6 +141,26 @@ def index_variables(
     return out
 
 
+def variable_urls(env: Mapping[str, str]) -> list[tuple[str | None, AzureUrl]]:
+    """(index name or None, URL) of the index variables and the endpoint lists."""
+    out: list[tuple[str | None, AzureUrl]] = []
+    for name in INDEX_VARIABLES:
+        for token in env.get(name, "").split():
+            head = token.split("://", 1)[0]
+            index, text = token.split("=", 1) if "=" in head else (None, token)
+            url = parse(text)
+            if url is not None:
+                out.append((index, url))
+    for name in ENDPOINT_VARIABLES:
+        value = env.get(name)
+        if value:
+            for endpoint, _user in _endpoints(value):
+                url = parse(endpoint) if endpoint else None
+                if url is not None:
+                    out.append((None, url))
+    return out
+
+
 # -- credential provider endpoint lists ---------------------------------------------------------
 
 

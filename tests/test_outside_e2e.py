@@ -143,3 +143,37 @@ def test_one_netrc_login_for_two_organizations(tmp_path: Path, emu: Emulator) ->
     assert s.uv("lock").returncode == 0
     after = json.loads(s.azfeeds("doctor", "--json", "--offline").stdout)
     assert after["result"]["problems"] == 0, json.dumps(after["result"], indent=1)
+
+
+def test_ci_file_urls_and_the_replacement_doctor_prints(tmp_path: Path, emu: Emulator) -> None:
+    s = Setup(tmp_path, emu)
+    s.user_toml.unlink()
+    a = emu.index_url("orgA", "feedx", "ProjectX")
+    b = emu.index_url("orgB", "feedy", "Project Y")
+    pipeline = s.project / "azure-pipelines.yml"
+    pipeline.write_text(
+        "steps:\n- script: uv sync --locked\n  env:\n"
+        f"    UV_INDEX: orga={a} orgb={b}\n"
+        "    UV_INDEX_ORGA_PASSWORD: $(AZDO_ORGA_PAT)\n"
+    )
+    before = pipeline.read_bytes()
+    s.env["UV_INDEX"] = f"orga={a} orgb={b}"
+    failed = s.uv("lock")
+    assert failed.returncode != 0 and "401" in failed.stderr, failed.stderr
+
+    del s.env["UV_INDEX"]  # doctor runs where the pipeline file is, not inside the job
+    report = s.azfeeds("doctor", "--json")
+    doc = json.loads(report.stdout)
+    ci = [f for f in doc["result"]["findings"] if f["kind"] == "ci-file"]
+    assert [f["source"] for f in ci] == ["azure-pipelines.yml:4", "azure-pipelines.yml:4"]
+    assert all(f["checks"]["401 risk"].startswith("high: 2 organizations") for f in ci)
+    replaced = [f["fixes"][0].removeprefix("use ") for f in ci]
+    assert replaced == [emu.uuid_index_url("orgA", "feedx"), emu.uuid_index_url("orgB", "feedy")]
+    assert PAT_A not in report.output and PAT_B not in report.output
+
+    s.env["UV_INDEX"] = f"orga={replaced[0]} orgb={replaced[1]}"
+    locked = s.uv("lock")
+    assert locked.returncode == 0, locked.stderr
+    rewritten = s.azfeeds("rewrite", "--offline")
+    assert rewritten.code == 0, rewritten.output
+    assert pipeline.read_bytes() == before  # read-only: rewrite never edits CI files
