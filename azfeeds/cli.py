@@ -797,10 +797,18 @@ def doctor(
             map_file=_path(map_file),
             provider=provider,
             probe=probe,
+            url_command=_has_command("url"),
         )
         return _render_doctor(common, report)
 
     _guard(common, work)
+
+
+def _has_command(name: str) -> bool:
+    """Whether this build has the command ``name`` (doctor names ``azfeeds url`` only then)."""
+    return any(
+        (c.name or getattr(c.callback, "__name__", "")) == name for c in app.registered_commands
+    )
 
 
 def _partial_provider(common: "Common", net: "Network") -> "PartialProvider":

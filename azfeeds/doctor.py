@@ -181,14 +181,13 @@ def _outside_requests(paths: Sequence[Path], env: Mapping[str, str]) -> list[Org
 
 
 def _covered_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> set[str]:
-    """Hosts where every index carries its own credential (variables set, or the keyring)."""
+    """Hosts where every index carries its own credential (its variables, or an URL password)."""
     hosts: dict[str, bool] = {}
     for index in indexes:
         if index.site.role is Role.UV_PUBLISH:
             continue
-        own = index.uses_keyring or bool(
-            index.variables and all(env.get(v) for v in index.variables)
-        )
+        # The keyring does not count: uv and pip read netrc before they ask the keyring.
+        own = bool(index.variables and all(env.get(v) for v in index.variables))
         if index.url.has_secret and index.keyring_user is None:
             own = True
         hosts[index.url.host] = hosts.get(index.url.host, True) and own
