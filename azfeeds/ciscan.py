@@ -72,12 +72,21 @@ def ci_files(root: Path) -> list[Path]:
 
 
 def scan_file(path: Path) -> list[CiUrl]:
-    """Every Azure URL in one file (a file that cannot be read yields none)."""
+    """Every Azure URL in one file (a file that cannot be read yields none).
+
+    Only regular files inside their folder are read: a symbolic link that leads out of it, a
+    FIFO or a device is passed over, like the walk does for the files azfeeds edits.
+    """
     try:
-        if path.stat().st_size > MAX_BYTES:
+        if path.is_symlink():
+            real = os.path.realpath(path)
+            folder = os.path.realpath(path.parent)
+            if os.path.commonpath([real, folder]) != folder:
+                return []
+        if not path.is_file() or path.stat().st_size > MAX_BYTES:
             return []
         data = path.read_bytes()
-    except OSError:
+    except (OSError, ValueError):
         return []
     if b"_packaging" not in data.lower():
         return []

@@ -248,6 +248,18 @@ def endpoint_json(urls: Sequence[AzureUrl], user: str) -> str:
 
 # -- netrc ----------------------------------------------------------------------------------------
 
+MAX_BYTES = 1024 * 1024  # a netrc or .pypirc larger than this is not read
+
+
+def _small_text(path: Path) -> str | None:
+    """The text of a regular file of at most MAX_BYTES, else None (FIFOs and devices unread)."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_BYTES:
+            return None
+        return path.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return None
+
 
 def netrc_path(env: Mapping[str, str]) -> Path | None:
     """The netrc file uv, pip and requests read: ``NETRC``, else ``~/.netrc``."""
@@ -319,11 +331,8 @@ def netrc_findings(
     """
     covered = set(covered)
     path = netrc_path(env)
-    if path is None or not path.is_file():
-        return []
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    text = _small_text(path) if path is not None else None
+    if path is None or text is None:
         return []
     from .userconfig import shown
 
@@ -377,13 +386,13 @@ def pypirc_path(env: Mapping[str, str]) -> Path:
 def pypirc_findings(env: Mapping[str, str]) -> list[Finding]:
     """Azure ``repository`` URLs in ~/.pypirc; one that is not an upload endpoint is a problem."""
     path = pypirc_path(env)
-    if not path.is_file():
+    text = _small_text(path)
+    if text is None:
         return []
-    parser = configparser.RawConfigParser(strict=False)
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
         parser.read_string(text)
-    except (OSError, configparser.Error):
+    except configparser.Error:
         return []
     from .userconfig import shown
 

@@ -514,3 +514,18 @@ def test_rewrite_system_and_the_usage_errors(home: Path, tmp_path: Path) -> None
     uv_user.unlink()
     none = run_cli(["rewrite", "--user", "--map", str(MAP)], cwd=home / "project")
     assert none.code == 0 and "no user-level uv or pip config file found" in none.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="POSIX FIFOs")
+def test_hostile_outside_files_are_passed_over(home: Path, tmp_path: Path) -> None:
+    import os
+
+    project = home / "project"
+    os.mkfifo(project / "Dockerfile")  # opening it would block
+    outside = tmp_path / "secret.txt"
+    outside.write_text(f"PIP_INDEX_URL={A_NAME}\n")
+    (project / "tox.ini").symlink_to(outside)  # leads out of the project
+    os.mkfifo(home / ".netrc")
+    (home / ".pypirc").write_bytes(b"[x]\nrepository = " + b"a" * (2 * 1024 * 1024))
+    doc = doctor(project)
+    assert doc["exit_code"] == 0 and doc["result"]["findings"] == []
