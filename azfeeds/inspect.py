@@ -334,7 +334,14 @@ def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[st
         failure = failures.get(str(index.url.org_key))
         if failure is not None:
             index.checks["feeds API"] = failure
-            index.problems.append(f"feeds API: {failure}")
+            if index.uses_keyring:
+                # uv asks the keyring; only azfeeds lacks a credential for the feeds API.
+                index.notes.append(
+                    "azfeeds could not read the feed table (it does not use the keyring for the "
+                    "feeds API): set AZFEEDS_PAT, run 'azfeeds login' or 'az login', or pass --map"
+                )
+            else:
+                index.problems.append(f"feeds API: {failure}")
             continue
         org = table.for_url(index.url)
         if org is None or not org.complete:

@@ -385,3 +385,15 @@ def test_env_publish(tmp_path: Path) -> None:
     assert "  TWINE_PASSWORD: ${{ secrets.AZDO_ORGA_PUBLISH_PAT }}" in github.splitlines()
     doc = json.loads(run_cli(["env", "--publish", "--json"], cwd=tmp_path).stdout)
     assert doc["result"]["publish"] == [{"index": "orga", "organization": "orgA", "url": upload}]
+
+
+def test_doctor_online_without_a_feeds_api_credential_is_no_false_problem(
+    project: KeyringProject,
+) -> None:
+    ok(project.uv("lock"))
+    report = project.azfeeds("doctor", "--json")
+    doc = json.loads(report.stdout)
+    assert report.code == 0, json.dumps(doc["result"], indent=1)
+    for index in doc["result"]["indexes"]:
+        assert index["checks"]["probe"].startswith("HTTP 200")
+        assert any("could not read the feed table" in n for n in index["notes"])
