@@ -262,12 +262,16 @@ def _small_text(path: Path) -> str | None:
 
 
 def netrc_path(env: Mapping[str, str]) -> Path | None:
-    """The netrc file uv, pip and requests read: ``NETRC``, else ``~/.netrc``."""
+    """The netrc file the clients read: ``NETRC``, else ``~/.netrc``, else ``~/_netrc`` (which
+    requests, so pip and Poetry, also read; the usual name on Windows)."""
     named = env.get("NETRC")
     if named:
         return Path(named)
     home = env.get("HOME") or env.get("USERPROFILE")
-    return (Path(home) if home else Path.home()) / ".netrc"
+    base = Path(home) if home else Path.home()
+    dotted = base / ".netrc"
+    underscored = base / "_netrc"
+    return underscored if not dotted.exists() and underscored.exists() else dotted
 
 
 def netrc_machines(text: str) -> list[tuple[str, int, bool]]:

@@ -529,3 +529,36 @@ def test_hostile_outside_files_are_passed_over(home: Path, tmp_path: Path) -> No
     (home / ".pypirc").write_bytes(b"[x]\nrepository = " + b"a" * (2 * 1024 * 1024))
     doc = doctor(project)
     assert doc["exit_code"] == 0 and doc["result"]["findings"] == []
+
+
+def test_netrc_tokens_and_the_underscore_name(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from azfeeds.outside import netrc_machines, netrc_path
+
+    text = "machine a.example login x password y\n# machine b.example\ndefault login d\n"
+    assert netrc_machines(text) == [("a.example", 1, True), ("*", 3, True)]
+    assert netrc_machines("machine c password p macdef m\nmachine fake\n\nmachine d\n") == [
+        ("c", 1, False),
+        ("d", 4, False),
+    ]
+    monkeypatch.delenv("NETRC")
+    (home / "_netrc").write_text("machine pkgs.dev.azure.com login a password b\n")
+    assert netrc_path({"HOME": str(home)}) == home / "_netrc"
+    (home / ".netrc").write_text("")
+    assert netrc_path({"HOME": str(home)}) == home / ".netrc"
+
+
+def test_ci_scan_names_and_placeholders(tmp_path: Path) -> None:
+    from azfeeds.ciscan import scan_file
+
+    path = tmp_path / "azure-pipelines.yml"
+    path.write_text(
+        f"UV_INDEX: a={A_NAME} b=https://u:$(PAT)@{B_NAME[8:]}\n"
+        f"- run: pip install --extra-index-url=https://u:{CANARY}@{A_NAME[8:]}, x\n"
+    )
+    found = scan_file(path)
+    assert [(c.line, c.index_name, c.password_placeholder) for c in found] == [
+        (1, "a", False),
+        (1, "b", True),
+        (2, None, False),
+    ]
+    assert str(found[2].url.without_userinfo()) == A_NAME
