@@ -236,6 +236,8 @@ def test_doctor_on_a_working_keyring_project_reports_nothing_false(
     assert {c["args"][2] for c in asked} == {"VssSessionToken"}
     assert all("@" not in c["args"][1] for c in asked)  # asked for the URL, not the userinfo
     assert report.code == 0
+    loud = project.azfeeds("doctor", "--debug", "--verbose", "--map", str(project.map_file()))
+    assert loud.code == 0 and PAT_A not in loud.output
 
 
 def test_doctor_without_the_provider_setting(project: KeyringProject) -> None:
