@@ -210,24 +210,22 @@ def _outside_findings(
         index_variables,
         netrc_findings,
         netrc_path,
-        parse,
         pypirc_findings,
         pypirc_path,
+        variable_urls,
     )
     from .userconfig import shown
 
-    out = index_variables(env, table, url_command=url_command)
-    read.extend(f"variable {n}" for n in (*INDEX_VARIABLES, *ENDPOINT_VARIABLES) if env.get(n))
-    uuid_orgs = {i.url.org_key.name for i in indexes if i.form == "uuid"}
-    out.extend(endpoint_lists(env, uuid_orgs, table))
     orgs_by_host: dict[str, set[str]] = defaultdict(set)
     for index in indexes:
         orgs_by_host[index.url.host].add(index.url.org)
-    for finding in out:
-        if finding.kind == "index-variable":
-            url = parse(finding.subject)
-            if url is not None:
-                orgs_by_host[url.host].add(url.org)
+    for name in INDEX_VARIABLES:
+        for _index, url in variable_urls({name: env.get(name, "")}):
+            orgs_by_host[url.host].add(url.org)
+    out = index_variables(env, table, orgs_by_host, url_command=url_command)
+    read.extend(f"variable {n}" for n in (*INDEX_VARIABLES, *ENDPOINT_VARIABLES) if env.get(n))
+    uuid_orgs = {i.url.org_key.name for i in indexes if i.form == "uuid"}
+    out.extend(endpoint_lists(env, uuid_orgs, table))
     netrc = netrc_path(env)
     if netrc is not None and netrc.is_file():
         read.append(f"netrc {shown(netrc, env)}")

@@ -116,10 +116,19 @@ def fix_for(url: AzureUrl, table: FeedTable | None, url_command: bool) -> str:
 
 
 def index_variables(
-    env: Mapping[str, str], table: FeedTable | None, *, url_command: bool = False
+    env: Mapping[str, str],
+    table: FeedTable | None,
+    orgs_by_host: Mapping[str, set[str]] | None = None,
+    *,
+    url_command: bool = False,
 ) -> list[Finding]:
-    """Azure URLs in the index variables of uv and pip."""
+    """Azure URLs in the index variables of uv and pip.
+
+    ``orgs_by_host``: the organizations on each host among every index uv sees (the project's
+    and these variables'): several on one host make a name-form URL a 401 risk.
+    """
     out: list[Finding] = []
+    orgs_by_host = orgs_by_host or {}
     for name in INDEX_VARIABLES:
         value = env.get(name)
         if not value:
@@ -134,8 +143,22 @@ def index_variables(
                 finding.problems.append(
                     f"{name} carries a password: it leaks into CI logs and process listings"
                 )
-            if finding.form != "uuid":
-                finding.notes.append("name form: uv matches no download URL to this index")
+            orgs = sorted(orgs_by_host.get(url.host, {url.org}), key=str.casefold)
+            if finding.form != "uuid" and len(orgs) > 1 and name.startswith("UV_"):
+                finding.checks["401 risk"] = (
+                    f"high: {len(orgs)} organizations on {url.host} ({', '.join(orgs)})"
+                )
+                finding.problems.append(
+                    "401 risk: uv matches no UUID-form download URL to this name-form index and "
+                    "falls back to one credential per host, which fails for the other organization"
+                )
+                finding.fixes.append(fix_for(url, table, url_command))
+            elif finding.form != "uuid":
+                finding.notes.append(
+                    "name form: every download costs uv an extra 401 round trip"
+                    if name.startswith("UV_")
+                    else "name form: pip works with it; the UUID form survives renames"
+                )
                 finding.fixes.append(fix_for(url, table, url_command))
             out.append(finding)
     return out

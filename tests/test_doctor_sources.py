@@ -158,6 +158,11 @@ def test_index_variables_are_labelled_with_their_replacement(
     assert found[0]["fixes"] == [f"use {A_UUID}"]
     assert found[1]["fixes"] == [f"use {B_UUID}"]
     assert found[2]["fixes"] == []
+    # Two organizations on one host in name form: the 401 risk, for uv's variables.
+    assert found[0]["problems"][0].startswith("401 risk")
+    assert found[0]["checks"]["401 risk"].startswith("high: 2 organizations")
+    assert found[2]["problems"] == []
+    assert doc["exit_code"] == 1
     text = run_cli(["doctor", "--offline", "--map", str(MAP)], cwd=home / "project").stdout
     assert "UV_INDEX  index variable" in text
 
