@@ -52,6 +52,8 @@ LOG_FIELDS = {
     "auth",
     "credential",
     "fault",
+    "server",
+    "api_version",
     "duration_ms",
     "user_agent",
 }
