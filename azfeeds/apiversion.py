@@ -11,6 +11,7 @@ remembered per server for the rest of the run: at most two extra requests per se
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -33,6 +34,7 @@ _OUT_OF_RANGE_RE = re.compile(r"out of (?:the valid )?range", re.IGNORECASE)
 _PREVIEW_RE = re.compile(r"is under preview|-preview flag must be supplied", re.IGNORECASE)
 
 T = TypeVar("T")
+log = logging.getLogger("azfeeds.apiversion")
 
 
 class ApiVersionError(UsageError):
@@ -160,11 +162,13 @@ class VersionBook:
             return send(self.pinned), self.pinned
         state = self._server(server)
         if state.version is not None:
-            return self._send(state, state.version, send)
+            return self._send(state, state.version, send, server)
         with state.lock:  # the first request to a server negotiates; the others wait for it
-            return self._send(state, state.version or START_VERSION, send)
+            return self._send(state, state.version or START_VERSION, send, server)
 
-    def _send(self, state: _Server, version: str, send: Callable[[str], T]) -> tuple[T, str]:
+    def _send(
+        self, state: _Server, version: str, send: Callable[[str], T], server: str
+    ) -> tuple[T, str]:
         while True:
             try:
                 result = send(version)
@@ -175,6 +179,7 @@ class VersionBook:
                         raise
                     state.extra += 1
                     state.version = following  # kept even if the retry fails for another reason
+                log.info("%s refused api-version %s; asking %s", server, version, following)
                 version = following
                 continue
             with self._lock:

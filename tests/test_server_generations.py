@@ -360,3 +360,13 @@ def test_feed_missing_from_the_list_names_org_and_credential_source(
     )
     assert "UV_INDEX_ORGA_PASSWORD" in result.stderr
     assert (project / "pyproject.toml").read_text() == original
+
+
+def test_negotiation_is_logged_without_secrets(emu: Emulator, tmp_path: Path) -> None:
+    for org in ORGS:
+        set_release(emu, org, "2019.1")
+    project = write_project(tmp_path / "p", emu.root_url)
+    result = run_ok(["map", "--debug", "--verbose"], project)
+    refused = version_refusals(api_log(emu))
+    assert refused, "the emulator refused no version"
+    assert f"refused api-version {refused[0]['api_version']}; asking" in result.stderr
