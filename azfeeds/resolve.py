@@ -28,7 +28,7 @@ from .client import (
 from .credentials import Broker, Target
 from .engine import OrgRequest
 from .errors import ApiError, AuthError, AzfeedsError, FeedLookupError, UsageError
-from .planner import env_name
+from .kinds.base import env_name
 from .table import Feed, FeedTable, Organization, Project, View
 from .urls import UrlError, is_uuid, parse_azure_url
 
