@@ -11,14 +11,16 @@ remembered per server for the rest of the run: at most two extra requests per se
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import ApiError, UsageError
+
+if TYPE_CHECKING:
+    import logging
 
 START_VERSION = "7.1"
 MAX_EXTRA_REQUESTS = 2  # per server and run
@@ -34,7 +36,13 @@ _OUT_OF_RANGE_RE = re.compile(r"out of (?:the valid )?range", re.IGNORECASE)
 _PREVIEW_RE = re.compile(r"is under preview|-preview flag must be supplied", re.IGNORECASE)
 
 T = TypeVar("T")
-log = logging.getLogger("azfeeds.apiversion")
+
+
+def _log() -> logging.Logger:
+    # imported here: offline commands read map files through this module and import no logging
+    import logging
+
+    return logging.getLogger("azfeeds.apiversion")
 
 
 class ApiVersionError(UsageError):
@@ -179,7 +187,7 @@ class VersionBook:
                         raise
                     state.extra += 1
                     state.version = following  # kept even if the retry fails for another reason
-                log.info("%s refused api-version %s; asking %s", server, version, following)
+                _log().info("%s refused api-version %s; asking %s", server, version, following)
                 version = following
                 continue
             with self._lock:
