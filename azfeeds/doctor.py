@@ -21,7 +21,7 @@ from .inspect import (
 )
 from .planner import table_from_annotations
 from .sources import FileKind
-from .table import FeedTable, load_map
+from .table import FeedTable, load_maps
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
 
@@ -45,12 +45,12 @@ def diagnose(
     *,
     recursive: bool,
     env: Mapping[str, str],
-    map_file: Path | None = None,
+    map_files: Sequence[Path] = (),
     provider: PartialProvider | None = None,
     probe: Probe | None = None,
 ) -> DoctorReport:
     """Run every check. Without a provider and a probe (--offline), only the local ones."""
-    map_table = load_map(map_file) if map_file is not None else None
+    map_table = load_maps(map_files)
     pinned = map_table.pinned_bases() if map_table else ()
     ws = load_workspace(paths, recursive=recursive, lock=True, pinned=pinned)
     everything = [*ws.sources, *ws.context]

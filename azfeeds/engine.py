@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .clientcreds import IndexRef, ref_for_site
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .planner import FilePlan, Mode, Options, Plan, Planner, table_from_annotations
 from .sources import FileKind, Role, Site, SourceFile, load_source, may_hold_azure
-from .table import FeedTable, load_map
+from .table import FeedTable, load_maps
 from .tomlscan import TomlSyntaxError, scan_toml
 from .urls import (
     AzureUrl,
@@ -41,7 +42,7 @@ class OrgRequest:
     name: str
     url: AzureUrl  # one URL of this organization (host, base, scheme)
     views: frozenset[str] = frozenset()  # casefolded feed names or ids whose views are needed
-    index_names: tuple[str, ...] = ()  # uv index names of this organization (UV_INDEX_* reuse)
+    indexes: tuple[IndexRef, ...] = ()  # its indexes, for each client's own credential
     feeds: frozenset[str] = frozenset()  # feed names written in name form
 
 
@@ -131,7 +132,7 @@ def load_workspace(
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
     """The organizations (and views) that the Azure URLs of these files need."""
-    found: dict[OrgKey, tuple[str, AzureUrl, set[str], list[str], set[str]]] = {}
+    found: dict[OrgKey, tuple[str, AzureUrl, set[str], list[IndexRef], set[str]]] = {}
     for source in sources:
         sites = source.sites
         if not source.scanned:  # a lazily loaded uv.lock: its organizations, without a parse
@@ -148,8 +149,9 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
                 ann = source.annotations.get(site.line)
                 if ann is not None:
                     views.update(decode_segment(e.feed).casefold() for e in ann.entries if e)
-            if site.index_name and site.index_name not in indexes:
-                indexes.append(site.index_name)
+            ref = ref_for_site(site)
+            if ref is not None and ref not in indexes:
+                indexes.append(ref)
             if not is_uuid(url.feed):
                 feeds.add(url.feed_name)
     return [
@@ -179,7 +181,7 @@ def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
             seen.name,
             seen.url,
             seen.views | request.views,
-            tuple(dict.fromkeys((*seen.index_names, *request.index_names))),
+            tuple(dict.fromkeys((*seen.indexes, *request.indexes))),
             seen.feeds | request.feeds,
         )
     return list(merged.values())
@@ -196,7 +198,7 @@ class RewriteOptions:
     lock: bool = True
     strip_credentials: bool = False
     offline: bool = False
-    map_file: Path | None = None
+    map_files: tuple[Path, ...] = ()
     pinned: tuple[str, ...] = ()
 
 
@@ -273,7 +275,7 @@ def rewrite(
     progress: Progress | None = None,
 ) -> RewriteResult:
     """Plan, verify and (unless --check or --diff) write a rewrite."""
-    map_table = load_map(options.map_file) if options.map_file is not None else None
+    map_table = load_maps(options.map_files)
     pinned = options.pinned + (map_table.pinned_bases() if map_table else ())
     ws = load_workspace(
         paths, recursive=options.recursive, lock=options.lock, pinned=pinned, progress=progress
