@@ -819,7 +819,7 @@ def env_command(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the UV_INDEX_* variables each index needs, as a snippet (names, never values)."""
+    """Print the credential variables each index needs, as a snippet (names, never values)."""
     common = Common("env", json_out, verbose, quiet, debug)
 
     def work() -> int:
@@ -857,6 +857,7 @@ def env_command(
                         "password_variable": n.password_variable,
                         "secret": n.secret,
                         "twin_of": n.twin_of,
+                        "client": n.client,
                     }
                     for n in items
                 ],
@@ -866,8 +867,10 @@ def env_command(
             return 0
         if not items:
             common.say(
-                "no named Azure index in uv configuration: uv reads UV_INDEX_<NAME>_* only for "
-                "[[tool.uv.index]] entries with a name"
+                "no named Azure index and no ${VAR} in an Azure URL: uv reads "
+                "UV_INDEX_<NAME>_* for [[tool.uv.index]] entries with a name, Poetry "
+                "POETRY_HTTP_BASIC_<NAME>_* for [[tool.poetry.source]], and PDM and pip the "
+                "${VAR} names in their URLs (PDM sources, pip requirements files)"
             )
             return 0
         _out(render(items, shell.value, os.environ))
