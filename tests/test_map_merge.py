@@ -194,3 +194,17 @@ def test_map_output_onto_a_malformed_map_writes_nothing_and_asks_nobody(
     assert result.code == 6, result.output
     assert out.read_bytes() == before
     assert [r for r in emu.log() if r["route"] != "control"] == []
+
+
+def test_library_table_from_map_merges_several(tmp_path: Path) -> None:
+    import azfeeds
+
+    a, b = split_map(tmp_path)
+    table = azfeeds.table_from_map(a, b)
+    assert sorted(o.name for o in table.organizations.values()) == [
+        "DefaultCollection",
+        "orgA",
+        "orgB",
+    ]
+    with pytest.raises(azfeeds.AzfeedsError):
+        azfeeds.table_from_map(MAP, conflicting(tmp_path, {"name": "other"}))
