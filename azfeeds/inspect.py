@@ -6,9 +6,10 @@ Pure functions over scanned files; probes and the feeds API are passed in by the
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .clientcreds import (
@@ -465,8 +466,21 @@ def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
     """User and secret written into an URL."""
     for index in indexes:
         if index.url.has_secret:
-            index.problems.append("the URL carries credentials: uv fails with them, and they leak")
-            index.fixes.append(f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}")
+            if index.client == "uv":
+                problem = "the URL carries credentials: uv fails with them, and they leak"
+            else:
+                problem = "the URL carries credentials: they leak into version control and logs"
+            index.problems.append(problem)
+            fix = f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}"
+            ref = index.ref
+            if ref is not None:
+                fix += f"; then set {where_to_set(_without_userinfo(ref))}"
+            index.fixes.append(fix)
+
+
+def _without_userinfo(ref: IndexRef) -> IndexRef:
+    """The same index with its URL stripped (what to set once the password is gone)."""
+    return replace(ref, url=re.sub(r"(?<=://)[^/@]*@", "", ref.url, count=1))
 
 
 def environ() -> Mapping[str, str]:

@@ -433,3 +433,18 @@ def test_no_credential_hint_names_the_client_in_use(emu: Emulator, tmp_path: Pat
     assert result.code == 3
     assert "POETRY_HTTP_BASIC_ORGA_FEED_PASSWORD" in result.stderr
     assert "UV_INDEX" not in result.stderr
+
+
+def test_doctor_strip_advice_names_the_client_variables(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(f"--index-url {with_userinfo('x:s3cret')}\n")
+    (tmp_path / "pyproject.toml").write_text(
+        f'[[tool.poetry.source]]\nname = "my-feed"\nurl = "{with_userinfo("u:s3cret")}"\n'
+    )
+    doc = json.loads(run_cli(["doctor", "--offline", "--json"], cwd=tmp_path).stdout)
+    fixes = {i["key"]: i["fixes"] for i in doc["result"]["indexes"]}
+    assert fixes["tool.poetry.source[0].url"] == [
+        "azfeeds rewrite --strip-credentials pyproject.toml; then set "
+        "POETRY_HTTP_BASIC_MY_FEED_PASSWORD (or 'poetry config http-basic.my-feed USER PAT')"
+    ]
+    assert "a ${PAT} variable in the URL's userinfo" in fixes["--index-url"][0]
+    assert "netrc" not in json.dumps(doc) and "s3cret" not in json.dumps(doc)
