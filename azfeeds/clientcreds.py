@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from .sources import FileKind, Role, Site
+from .kinds.base import FileKind, Role, Site
 from .tomlscan import TomlSyntaxError, scan_toml
 
 UV, POETRY, PDM, PIP = "uv", "poetry", "pdm", "pip"
@@ -93,8 +93,10 @@ def ref_for_site(site: Site) -> IndexRef | None:
         return IndexRef(POETRY, site.index_name, site.url, site.location, directory, False)
     if role is Role.PDM:
         return IndexRef(PDM, site.index_name, site.url, site.location, directory, True)
-    expands = site.kind is FileKind.REQUIREMENTS
-    return IndexRef(PIP, None, site.url, site.location, directory, expands)
+    if role in (Role.PIP_CONF, Role.REQUIREMENTS):
+        expands = role is Role.REQUIREMENTS and site.kind is FileKind.REQUIREMENTS
+        return IndexRef(PIP, None, site.url, site.location, directory, expands)
+    return None  # a lock file's URL, or a kind no client reads credentials from
 
 
 @dataclass(frozen=True)

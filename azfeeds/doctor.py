@@ -21,8 +21,8 @@ from .inspect import (
     collect,
     own_lookups,
 )
+from .kinds.base import FileKind
 from .planner import table_from_annotations
-from .sources import FileKind
 from .table import FeedTable, load_maps
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]

@@ -22,8 +22,7 @@ from .clientcreds import (
     ref_for_site,
     where_to_set,
 )
-from .planner import env_name
-from .sources import TWIN_MARKER, FileKind, Role, Site, SourceFile
+from .kinds.base import TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
 from .table import FeedTable
 from .urls import AzureUrl, decode_segment, is_uuid, look_alike_warning
 
