@@ -31,7 +31,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -97,6 +97,11 @@ def ref_for_site(site: Site) -> IndexRef | None:
         expands = role is Role.REQUIREMENTS and site.kind is FileKind.REQUIREMENTS
         return IndexRef(PIP, None, site.url, site.location, directory, expands)
     return None  # a lock file's URL, or a kind no client reads credentials from
+
+
+def without_userinfo(ref: IndexRef) -> IndexRef:
+    """The same index with no ``user:password@`` (what to set once the password is stripped)."""
+    return replace(ref, url=re.sub(r"(?<=://)[^/@]*@", "", ref.url, count=1))
 
 
 @dataclass(frozen=True)

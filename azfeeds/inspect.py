@@ -6,10 +6,9 @@ Pure functions over scanned files; probes and the feeds API are passed in by the
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .clientcreds import (
@@ -21,6 +20,7 @@ from .clientcreds import (
     own_credential,
     ref_for_site,
     where_to_set,
+    without_userinfo,
 )
 from .kinds.base import TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
 from .table import FeedTable
@@ -473,13 +473,8 @@ def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
             fix = f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}"
             ref = index.ref
             if ref is not None:
-                fix += f"; then set {where_to_set(_without_userinfo(ref))}"
+                fix += f"; then set {where_to_set(without_userinfo(ref))}"
             index.fixes.append(fix)
-
-
-def _without_userinfo(ref: IndexRef) -> IndexRef:
-    """The same index with its URL stripped (what to set once the password is gone)."""
-    return replace(ref, url=re.sub(r"(?<=://)[^/@]*@", "", ref.url, count=1))
 
 
 def environ() -> Mapping[str, str]:

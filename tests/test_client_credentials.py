@@ -448,3 +448,30 @@ def test_doctor_strip_advice_names_the_client_variables(tmp_path: Path) -> None:
     ]
     assert "a ${PAT} variable in the URL's userinfo" in fixes["--index-url"][0]
     assert "netrc" not in json.dumps(doc) and "s3cret" not in json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "variable"),
+    [
+        (
+            "pyproject.toml",
+            '[[tool.poetry.source]]\nname = "my-feed"\nurl = "{url}"\n',
+            "POETRY_HTTP_BASIC_MY_FEED_PASSWORD",
+        ),
+        (
+            "pyproject.toml",
+            '[[tool.pdm.source]]\nname = "orga"\nurl = "{url}"\n',
+            "'pdm config pypi.orga.password PAT'",
+        ),
+        ("requirements.txt", "--index-url {url}\n", "a ${PAT} variable in the URL's userinfo"),
+        ("pip.conf", "[global]\nindex-url = {url}\n", "a ${PAT} variable in a requirements file"),
+    ],
+)
+def test_rewrite_warning_names_the_client_variables_never_netrc(
+    tmp_path: Path, name: str, text: str, variable: str
+) -> None:
+    (tmp_path / name).write_text(text.format(url=with_userinfo("u:s3cret")))
+    result = run_cli(["rewrite", "--check", "--offline"], cwd=tmp_path)
+    assert "carries credentials" in result.stderr and variable in result.stderr, result.stderr
+    assert "netrc" not in result.output and "UV_INDEX" not in result.output
+    assert "s3cret" not in result.output

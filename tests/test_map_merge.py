@@ -208,3 +208,13 @@ def test_library_table_from_map_merges_several(tmp_path: Path) -> None:
     ]
     with pytest.raises(azfeeds.AzfeedsError):
         azfeeds.table_from_map(MAP, conflicting(tmp_path, {"name": "other"}))
+
+
+def test_an_organization_in_no_map_names_the_merge(tmp_path: Path) -> None:
+    a, _ = split_map(tmp_path)
+    result = run_cli(["rewrite", "--map", str(a)], cwd=project(tmp_path / "p"))
+    assert result.code == 5
+    assert (
+        "'azfeeds map --org orgB --output FILE' adds it to FILE and keeps the organizations "
+        "already there" in result.stderr
+    )
