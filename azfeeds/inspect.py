@@ -190,11 +190,16 @@ def own_lookups(
     indexes: Sequence[Index], env: Mapping[str, str], files: ConfigFiles | None = None
 ) -> dict[int, Lookup]:
     """Each index's own credential as its client finds it, by ``id(index)``."""
+    from .secrets import register_secret
+
     files = files or ConfigFiles(env)
     out: dict[int, Lookup] = {}
     for index in indexes:
         ref = index.ref
-        out[id(index)] = own_credential(ref, env, files) if ref is not None else Lookup()
+        lookup = own_credential(ref, env, files) if ref is not None else Lookup()
+        if lookup.found is not None:
+            register_secret(lookup.found.password)  # scrubbed from every output from now on
+        out[id(index)] = lookup
     return out
 
 
