@@ -5,10 +5,11 @@ already has a credential for it, in a place of its own:
 
 - uv: ``UV_INDEX_<NAME>_PASSWORD`` of a named ``[[tool.uv.index]]`` (name upper-cased, every
   other character than a letter or digit becomes ``_``);
-- Poetry: ``POETRY_HTTP_BASIC_<NAME>_PASSWORD`` of a ``[[tool.poetry.source]]`` (name upper-cased,
-  only ``-`` becomes ``_``), else ``[http-basic.<name>] password`` in Poetry's ``auth.toml``
-  (``poetry config http-basic.<name> USER PASS``), in ``POETRY_CONFIG_DIR`` or the platform's
-  config dir;
+- Poetry: the source URL's ``user:password@``, else ``POETRY_HTTP_BASIC_<NAME>_PASSWORD`` of a
+  ``[[tool.poetry.source]]`` (name upper-cased, only ``-`` becomes ``_``), else
+  ``[http-basic.<name>] password`` in the project's ``poetry.toml``, in Poetry's ``auth.toml``
+  (``poetry config http-basic.<name> USER PASS``) or ``config.toml``, in ``POETRY_CONFIG_DIR`` or
+  the platform's config dir;
 - PDM: ``[pypi.<name>] username``/``password`` in the project's ``pdm.toml``, then in PDM's global
   config file (``PDM_CONFIG_FILE`` or the platform's config dir); without a user name there, the
   source URL's ``user:password@``, where PDM expands ``${VAR}`` from the environment;
@@ -364,11 +365,18 @@ def own_credential(ref: IndexRef, env: Mapping[str, str], files: ConfigFiles) ->
         if var and env.get(var):
             out.found = Found(var, env[var])
             return out
-        auth = poetry_auth_file(env)
-        stored = files.table(auth, "http-basic", ref.name).get("password")
-        if _usable(stored):
-            assert stored is not None
-            out.found = Found(f"http-basic.{ref.name} in {auth}", stored)
+        # then the project's poetry.toml, auth.toml, config.toml (Poetry's merge order)
+        config_dir = poetry_config_dir(env)
+        for path in (
+            Path(ref.project_dir) / "poetry.toml",
+            config_dir / "auth.toml",
+            config_dir / "config.toml",
+        ):
+            stored = files.table(path, "http-basic", ref.name).get("password")
+            if _usable(stored):
+                assert stored is not None
+                out.found = Found(f"http-basic.{ref.name} in {path}", stored)
+                return out
         return out
     if ref.client == PDM and ref.name:
         # PDM: [pypi.<name>] from pdm.toml, then the global config, fills the source's

@@ -475,3 +475,24 @@ def test_rewrite_warning_names_the_client_variables_never_netrc(
     assert "carries credentials" in result.stderr and variable in result.stderr, result.stderr
     assert "netrc" not in result.output and "UV_INDEX" not in result.output
     assert "s3cret" not in result.output
+
+
+def test_poetry_reads_poetry_toml_auth_toml_then_config_toml(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    env = {"POETRY_CONFIG_DIR": str(config)}
+    r = ref("poetry", URL, "orga", str(tmp_path))
+    (config / "config.toml").write_text('[http-basic.orga]\npassword = "from-config"\n')
+    assert lookup(r, env)[1] == "from-config"
+    (config / "auth.toml").write_text('[http-basic.orga]\npassword = "from-auth"\n')
+    assert lookup(r, env)[1] == "from-auth"
+    (tmp_path / "poetry.toml").write_text('[http-basic.orga]\npassword = "from-project"\n')
+    assert lookup(r, env)[:2] == (f"http-basic.orga in {tmp_path / 'poetry.toml'}", "from-project")
+
+
+def test_auth_pat_names_the_client_variables(emu: Emulator, tmp_path: Path) -> None:
+    project = poetry_project(tmp_path / "p", emu)
+    result = run_cli(["map", "--auth", "pat"], cwd=project)
+    assert result.code == 3, result.output
+    assert "POETRY_HTTP_BASIC_ORGA_FEED_PASSWORD" in result.stderr
+    assert "UV_INDEX" not in result.stderr
