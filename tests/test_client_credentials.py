@@ -186,7 +186,14 @@ def test_a_password_written_in_the_url_is_its_own_credential() -> None:
 
 @pytest.mark.parametrize(
     "variable",
-    ["AZFEEDS_PAT", "AZURE_DEVOPS_EXT_PAT", "SYSTEM_ACCESSTOKEN", "AZURE_CLIENT_SECRET"],
+    [
+        "AZFEEDS_PAT",
+        "AZURE_DEVOPS_EXT_PAT",
+        "SYSTEM_ACCESSTOKEN",
+        "AZURE_CLIENT_SECRET",
+        "GITHUB_TOKEN",
+        "CI_JOB_TOKEN",
+    ],
 )
 @pytest.mark.parametrize("client", ["pip", "pdm"])
 def test_governed_variables_are_never_expanded(variable: str, client: str) -> None:
