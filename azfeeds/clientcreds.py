@@ -92,6 +92,11 @@ class IndexRef:
     project_dir: str  # the directory of the file (PDM's pdm.toml sits there)
     expands: bool  # the client expands ${VAR} in this URL
 
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """What decides the credential found (the location only names it in messages)."""
+        return (self.client, self.name, self.url, self.project_dir, self.expands)
+
 
 def ref_for_site(site: Site) -> IndexRef | None:
     """The IndexRef of a configuration site (None for lock strings)."""

@@ -130,7 +130,9 @@ def load_workspace(
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
     """The organizations (and views) that the Azure URLs of these files need."""
-    found: dict[OrgKey, tuple[str, AzureUrl, set[str], list[IndexRef], set[str]]] = {}
+    found: dict[
+        OrgKey, tuple[str, AzureUrl, set[str], dict[tuple[object, ...], IndexRef], set[str]]
+    ] = {}
     for source in sources:
         sites = source.sites
         if not source.scanned:  # a lazily loaded uv.lock: its organizations, without a parse
@@ -140,7 +142,7 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
             if url is None:
                 continue
             _, _, views, indexes, feeds = found.setdefault(
-                url.org_key, (url.org, url, set(), [], set())
+                url.org_key, (url.org, url, set(), {}, set())
             )
             if url.view is not None:
                 views.add(url.feed_name.casefold())
@@ -148,12 +150,12 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
                 if ann is not None:
                     views.update(decode_segment(e.feed).casefold() for e in ann.entries if e)
             ref = ref_for_site(site)
-            if ref is not None and ref not in indexes:
-                indexes.append(ref)
+            if ref is not None:  # one per distinct credential source (a monorepo repeats them)
+                indexes.setdefault(ref.identity, ref)
             if not is_uuid(url.feed):
                 feeds.add(url.feed_name)
     return [
-        OrgRequest(key, name, first, frozenset(views), tuple(indexes), frozenset(feeds))
+        OrgRequest(key, name, first, frozenset(views), tuple(indexes.values()), frozenset(feeds))
         for key, (name, first, views, indexes, feeds) in found.items()
     ]
 
@@ -164,6 +166,14 @@ def _bare_site(source: SourceFile, raw: str) -> Site:
     except UrlError:
         url = None
     return Site(source.path, source.kind, Role.LOCK_REGISTRY, "", 0, 0, 0, raw, url)
+
+
+def _unique_refs(refs: Sequence[IndexRef]) -> tuple[IndexRef, ...]:
+    """The first of each distinct credential source, in order."""
+    unique: dict[tuple[object, ...], IndexRef] = {}
+    for ref in refs:
+        unique.setdefault(ref.identity, ref)
+    return tuple(unique.values())
 
 
 def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
@@ -179,7 +189,7 @@ def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
             seen.name,
             seen.url,
             seen.views | request.views,
-            tuple(dict.fromkeys((*seen.indexes, *request.indexes))),
+            _unique_refs((*seen.indexes, *request.indexes)),
             seen.feeds | request.feeds,
         )
     return list(merged.values())
