@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -412,12 +412,13 @@ def merge_organizations(a: Organization, b: Organization) -> Organization | str:
         if why is not None:
             return why
         if mine.views is None and feed.views is not None:
-            feeds[mine.id] = Feed(mine.id, mine.name, mine.project, feed.views)
+            feeds[mine.id] = replace(mine, views=feed.views)
         elif mine.views is not None and feed.views is not None:
             extra = tuple(v for v in feed.views if mine.find_view(v.id) is None)
             if extra:
-                feeds[mine.id] = Feed(mine.id, mine.name, mine.project, (*mine.views, *extra))
-    return Organization(a.name, a.url, tuple(feeds.values()), a.complete and b.complete)
+                feeds[mine.id] = replace(mine, views=(*mine.views, *extra))
+    # replace() keeps every other field of the first map's entry as it was
+    return replace(a, feeds=tuple(feeds.values()), complete=a.complete and b.complete)
 
 
 def merge_maps(tables: Sequence[tuple[str, FeedTable]]) -> FeedTable:
