@@ -35,7 +35,7 @@ from .engine import (
 )
 from .errors import AzfeedsError
 from .planner import Change, Mode, Plan, Planner, Skipped, TwinVariables, table_from_annotations
-from .table import FeedTable, load_map
+from .table import FeedTable, load_map, load_maps
 
 PathLike = str | os.PathLike[str]
 
@@ -47,9 +47,14 @@ def load(
     return load_workspace([Path(p) for p in paths], recursive=recursive, lock=lock)
 
 
-def table_from_map(path: PathLike) -> FeedTable:
-    """The name<->UUID table saved in a map file (``azfeeds map --output``)."""
-    return load_map(Path(path))
+def table_from_map(path: PathLike, *more: PathLike) -> FeedTable:
+    """The name<->UUID table saved in a map file (``azfeeds map --output``); several files are
+    merged, and an organization they disagree on raises ``FileError`` naming both."""
+    if not more:
+        return load_map(Path(path))
+    merged = load_maps([Path(p) for p in (path, *more)])
+    assert merged is not None
+    return merged
 
 
 def table_from_api(
@@ -61,10 +66,12 @@ def table_from_api(
     api_url: str | None = None,
     timeout: float = 30.0,
     views: bool = False,
+    api_version: str | None = None,
 ) -> FeedTable:
     """The table from the feeds API: the organizations of ``workspace``'s URLs and ``orgs``
     (names, or Azure DevOps Server collection URLs). One request per organization, in parallel,
-    with the credentials of the environment (the order of the README's Credentials section)."""
+    with the credentials of the environment (the order of the README's Credentials section).
+    ``api_version`` pins the feeds API version (default: negotiated per server, from 7.1)."""
     from .client import ClientSettings, HttpFeedsApi, new_session
     from .credentials import AuthSettings, Broker
     from .resolve import LiveSettings, live_table, org_request_from_option
@@ -81,7 +88,13 @@ def table_from_api(
         session_factory=new_session,
     )
     explicit = tuple(r.url.org_base_url for r in given if not r.url.is_cloud)
-    settings = LiveSettings(api_url=api_url, explicit_bases=explicit, all_views=views)
+    if api_version is not None:
+        from .apiversion import check_version
+
+        api_version = check_version(api_version)
+    settings = LiveSettings(
+        api_url=api_url, explicit_bases=explicit, all_views=views, api_version=api_version
+    )
     return live_table(requests, settings, api, broker)
 
 

@@ -163,10 +163,35 @@ TimeoutOpt = Annotated[
 ]
 
 
+def _api_version_value(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    from .apiversion import ApiVersionError, check_version
+
+    try:
+        return check_version(value)
+    except ApiVersionError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+ApiVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-version",
+        help="Ask every organization for this feeds API version (7.1, 7.0, 5.1-preview.1...) "
+        "instead of negotiating it.",
+        envvar="AZFEEDS_API_VERSION",
+        callback=_api_version_value,
+        show_default=False,
+        metavar="VERSION",
+    ),
+]
+
+
 class Network:
     """Options of commands that talk to Azure DevOps (a plain class: nothing to build at import)."""
 
-    __slots__ = ("api_url", "auth", "pat_file", "timeout")
+    __slots__ = ("api_url", "api_version", "auth", "pat_file", "timeout")
 
     def __init__(
         self,
@@ -174,11 +199,13 @@ class Network:
         pat_file: str | None = None,
         api_url: str | None = None,
         timeout: float = 30.0,
+        api_version: str | None = None,
     ) -> None:
         self.auth = auth
         self.pat_file = pat_file
         self.api_url = api_url
         self.timeout = timeout
+        self.api_version = api_version
 
 
 def _max_wait() -> float:
@@ -230,7 +257,11 @@ def _api_and_broker(common: "Common", net: "Network") -> "tuple[HttpFeedsApi, Br
 
 
 def _table_provider(
-    common: "Common", net: "Network", explicit_bases: tuple[str, ...] = (), all_views: bool = False
+    common: "Common",
+    net: "Network",
+    explicit_bases: tuple[str, ...] = (),
+    all_views: bool = False,
+    name_projects: bool = False,
 ) -> "TableProvider":
     """The live table provider (imports requests only when called)."""
 
@@ -245,20 +276,28 @@ def _table_provider(
             progress.org_done(len(requests))
             common.detail(f"fetched the feeds of '{name}'")
 
+        notes: list[str] = []
         try:
             return live_table(
                 requests,
                 LiveSettings(
-                    api_url=net.api_url, explicit_bases=explicit_bases, all_views=all_views
+                    api_url=net.api_url,
+                    explicit_bases=explicit_bases,
+                    all_views=all_views,
+                    api_version=net.api_version,
+                    name_projects=name_projects,
                 ),
                 api,
                 broker,
                 progress=fetched,
+                notes=notes,
             )
         finally:
             progress.clear()
             for warning in broker.warnings:
                 common.say(f"warning: {warning}")
+            for note in notes:
+                common.say(f"note: {note}")
 
     return provide
 
@@ -358,8 +397,16 @@ def _paths(values: list[str] | None) -> "list[Path]":
     return [Path(v) for v in values] if values else [Path(".")]
 
 
-def _path(value: str | None) -> "Path | None":
-    return _paths([value])[0] if value else None
+def _map_files(values: list[str] | None) -> "tuple[Path, ...]":
+    """--map FILE (repeatable), else AZFEEDS_MAP: paths separated by os.pathsep (empty parts
+    are skipped, so a trailing separator is harmless)."""
+    import os
+    from pathlib import Path
+
+    if values:
+        return tuple(Path(v) for v in values)
+    raw = os.environ.get("AZFEEDS_MAP", "")
+    return tuple(Path(part) for part in raw.split(os.pathsep) if part.strip())
 
 
 def _logging(common: "Common") -> None:
@@ -449,12 +496,13 @@ def rewrite(
         bool, typer.Option("--diff", help="Write nothing; print a unified diff.")
     ] = False,
     map_file: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--map",
-            help="Resolve from a saved map file (see 'azfeeds map --output'); no network.",
-            envvar="AZFEEDS_MAP",
-            dir_okay=False,
+            help="Resolve from saved map files (see 'azfeeds map --output'); no network. "
+            "Repeatable: the maps are merged. Default: AZFEEDS_MAP, several paths separated by "
+            "the platform's path separator.",
+            show_default=False,
             metavar="FILE",
         ),
     ] = None,
@@ -496,13 +544,14 @@ def rewrite(
     pat_file: PatFileOpt = None,
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Rewrite Azure Artifacts index URLs into UUID form (or back)."""
     common = Common("rewrite", json_out, verbose, quiet, debug)
-    net = Network(auth.value, pat_file, api_url, timeout)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
         from .engine import RewriteOptions
@@ -515,6 +564,7 @@ def rewrite(
             if not targets:
                 return 0
 
+        maps = _map_files(map_file)
         options = RewriteOptions(
             mode=Mode(mode.value),
             check=check,
@@ -523,9 +573,9 @@ def rewrite(
             lock=not no_lock,
             strip_credentials=strip_credentials,
             offline=offline,
-            map_file=_path(map_file),
+            map_files=maps,
         )
-        provider = None if (map_file or offline) else _table_provider(common, net)
+        provider = None if (maps or offline) else _table_provider(common, net)
         progress = Progress(common)
         try:
             result = run_rewrite(targets, options, provider, progress)
@@ -661,7 +711,8 @@ def map_command(
         typer.Option(
             "--output",
             "-o",
-            help="Write the map file here.",
+            help="Write the map file here. Onto an existing map, the organizations of this run "
+            "replace their entries and the others are kept.",
             dir_okay=False,
             show_default=False,
             metavar="FILE",
@@ -680,13 +731,14 @@ def map_command(
     pat_file: PatFileOpt = None,
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Print the org/project/feed/view table, or save it as a map file."""
     common = Common("map", False, verbose, quiet, debug)
-    net = Network(auth.value, pat_file, api_url, timeout)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
         from .engine import load_workspace, merge_requests, org_requests
@@ -694,7 +746,7 @@ def map_command(
         from .fsio import write_text
         from .report import table as render_table
         from .resolve import org_request_from_option, warn_missing_feeds
-        from .table import dump_map
+        from .table import dump_map, load_map, replace_organizations
 
         given = [org_request_from_option(value) for value in org or []]
         explicit = tuple(r.url.org_base_url for r in given if not r.url.is_cloud)
@@ -707,13 +759,20 @@ def map_command(
                 "no organization to map",
                 hint="give --org ORG, or a path whose files hold Azure Artifacts URLs",
             )
-        feed_table = _table_provider(common, net, explicit, views)(requests)
+        target = _paths([output])[0] if output is not None else None
+        existing = load_map(target) if target is not None and target.exists() else None
+        feed_table = _table_provider(common, net, explicit, views, name_projects=True)(requests)
         for warning in warn_missing_feeds(feed_table, requests):
             common.say(f"warning: {warning}")
-        document = dump_map(feed_table)
-        if output is not None:
-            write_text(_paths([output])[0], document)
-            common.say(f"wrote {output}")
+        written = replace_organizations(existing, feed_table) if existing else feed_table
+        document = dump_map(written)
+        if target is not None:
+            write_text(target, document)
+            kept = len(written.organizations) - len(feed_table.organizations)
+            common.say(
+                f"wrote {output}"
+                + (f" (kept {kept} other organization{'s' if kept != 1 else ''})" if kept else "")
+            )
         if json_out:
             _out(document)
         elif output is None or common.verbose:
@@ -751,12 +810,13 @@ def doctor(
         bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
     ] = False,
     map_file: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--map",
-            help="Take names and UUIDs from a map file instead of the feeds API.",
-            envvar="AZFEEDS_MAP",
-            dir_okay=False,
+            help="Take names and UUIDs from map files instead of the feeds API. Repeatable: "
+            "the maps are merged. Default: AZFEEDS_MAP, several paths separated by the "
+            "platform's path separator.",
+            show_default=False,
             metavar="FILE",
         ),
     ] = None,
@@ -773,20 +833,22 @@ def doctor(
     pat_file: PatFileOpt = None,
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Explain why uv will get 401s with this setup, and the command that fixes each problem."""
     common = Common("doctor", json_out, verbose, quiet, debug)
-    net = Network(auth.value, pat_file, api_url, timeout)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
         import os
 
         from .doctor import diagnose
 
-        provider = None if (offline or map_file) else _partial_provider(common, net)
+        maps = _map_files(map_file)
+        provider = None if (offline or maps) else _partial_provider(common, net)
         probe = None if offline else _prober(net)
         if probe is not None:
             _logging(common)
@@ -794,7 +856,7 @@ def doctor(
             _paths(paths),
             recursive=recursive,
             env=os.environ,
-            map_file=_path(map_file),
+            map_files=maps,
             provider=provider,
             probe=probe,
             url_command=_has_command("url"),
@@ -818,18 +880,22 @@ def _partial_provider(common: "Common", net: "Network") -> "PartialProvider":
         api, broker = _api_and_broker(common, net)
         progress = Progress(common)
         progress(f"asking {len(requests)} organizations for their feeds")
+        notes: list[str] = []
         try:
             return partial_table(
                 requests,
-                LiveSettings(api_url=net.api_url),
+                LiveSettings(api_url=net.api_url, api_version=net.api_version),
                 api,
                 broker,
                 progress=lambda _name: progress.org_done(len(requests)),
+                notes=notes,
             )
         finally:
             progress.clear()
             for warning in broker.warnings:
                 common.detail(f"warning: {warning}")
+            for note in notes:
+                common.detail(f"note: {note}")
 
     return provide
 
@@ -887,7 +953,7 @@ def env_command(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the UV_INDEX_* variables each index needs, as a snippet (names, never values)."""
+    """Print the credential variables each index needs, as a snippet (names, never values)."""
     common = Common("env", json_out, verbose, quiet, debug)
 
     def work() -> int:
@@ -966,6 +1032,7 @@ def env_command(
                         "password_variable": n.password_variable,
                         "secret": n.secret,
                         "twin_of": n.twin_of,
+                        "client": n.client,
                     }
                     for n in items
                 ],
@@ -975,8 +1042,10 @@ def env_command(
             return 0
         if not items:
             common.say(
-                "no named Azure index in uv configuration: uv reads UV_INDEX_<NAME>_* only for "
-                "[[tool.uv.index]] entries with a name"
+                "no named Azure index and no ${VAR} in an Azure URL: uv reads "
+                "UV_INDEX_<NAME>_* for [[tool.uv.index]] entries with a name, Poetry "
+                "POETRY_HTTP_BASIC_<NAME>_* for [[tool.poetry.source]], and PDM and pip the "
+                "${VAR} names in their URLs (PDM sources, pip requirements files)"
             )
             if head:
                 _out(head)
@@ -1057,6 +1126,7 @@ def login(
     token_cache: CachePolicyOpt = "auto",
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -1074,12 +1144,12 @@ def login(
             raise UsageError("--token-cache must be 'auto' or 'encrypted-only' for login")
         chosen = tenant
         if chosen is None and org is not None:
-            from .client import ClientSettings, HttpFeedsApi, feeds_url
+            from .client import API_VERSION, ClientSettings, HttpFeedsApi, feeds_url
             from .resolve import LiveSettings, org_request_from_option, target_for
 
             target = target_for(org_request_from_option(org), LiveSettings(api_url=api_url))
             chosen = HttpFeedsApi(ClientSettings(timeout=timeout)).discover_tenant(
-                feeds_url(target.api_base)
+                feeds_url(target.api_base, api_version or API_VERSION)
             )
             common.detail(f"tenant of '{org}': {chosen or 'not announced'}")
         store = auth.TokenCacheStore(auth.default_cache_dir(), policy=token_cache)

@@ -14,6 +14,7 @@ from .inspect import (
     Index,
     KeyringAsk,
     Probe,
+    check_client_credentials,
     check_credentials_in_urls,
     check_hosts,
     check_keyring_users,
@@ -25,12 +26,13 @@ from .inspect import (
     check_table,
     check_variables,
     collect,
+    own_lookups,
 )
 from .keyring_probe import provider_for
 from .kinds.base import FileKind, Role, SourceFile
 from .outside import Finding
 from .planner import table_from_annotations
-from .table import FeedTable, load_map
+from .table import FeedTable, Organization, load_maps
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
 
@@ -42,6 +44,8 @@ class DoctorReport:
     indexes: list[Index]
     scanned: int
     warnings: list[str]
+    # the organizations the feeds API (or the map file) answered for, with the API version used
+    organizations: list[Organization] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # sources outside the config files
     read: list[str] = field(default_factory=list)  # the outside sources that were read
 
@@ -58,7 +62,7 @@ def diagnose(
     *,
     recursive: bool,
     env: Mapping[str, str],
-    map_file: Path | None = None,
+    map_files: Sequence[Path] = (),
     provider: PartialProvider | None = None,
     probe: Probe | None = None,
     ask_keyring: KeyringAsk | None = None,
@@ -72,7 +76,7 @@ def diagnose(
     """
     from .userconfig import config_files, shown
 
-    map_table = load_map(map_file) if map_file is not None else None
+    map_table = load_maps(map_files)
     pinned = map_table.pinned_bases() if map_table else ()
     ws = load_workspace(paths, recursive=recursive, lock=True, pinned=pinned)
     read: list[str] = []
@@ -100,13 +104,16 @@ def diagnose(
     for lock in locks:
         lock.ensure_scanned()
     failures: dict[str, str] = {}
+    answered: list[Organization] = []
     if map_table is not None:
+        answered = map_table.sorted_orgs()
         table = map_table.merged_with(table_from_annotations(everything))
     elif provider is not None:
         requests = org_requests(everything)
         if outside:
             requests = merge_requests([*requests, *_outside_requests(paths, env)])
         table, failures = provider(requests)
+        answered = table.sorted_orgs()
         table = table.merged_with(table_from_annotations(everything))
     else:
         table = table_from_annotations(everything)
@@ -115,7 +122,9 @@ def diagnose(
         index.origin = origins.get(_key(index.site.path), "project")
         if index.is_uv:
             index.provider = provider_for(index.site.path, env)
+    lookups = own_lookups(indexes, env)
     check_variables(indexes, env)
+    check_client_credentials(indexes, env, lookups)
     check_hosts(indexes, env)
     check_keyring_users(indexes)
     check_lock(indexes, locks, table)
@@ -126,7 +135,7 @@ def diagnose(
         check_table(indexes, table, failures)
         check_project_scope(indexes, table)
     if probe is not None:
-        check_probes(indexes, env, probe, ask_keyring)
+        check_probes(indexes, env, probe, lookups, ask_keyring)
     for index in indexes:
         index.fixes[:] = list(dict.fromkeys(index.fixes))
     findings: list[Finding] = []
@@ -134,7 +143,7 @@ def diagnose(
         findings = _outside_findings(paths, indexes, env, table, url_command, read)
     for finding in findings:
         finding.fixes[:] = list(dict.fromkeys(finding.fixes))
-    return DoctorReport(indexes, ws.scanned, ws.warnings, findings, read)
+    return DoctorReport(indexes, ws.scanned, ws.warnings, answered, findings, read)
 
 
 def _load_outside(path: Path, client: str, pinned: tuple[str, ...]) -> SourceFile | None:
@@ -158,25 +167,30 @@ def _key(path: Path) -> str:
 
 def _outside_requests(paths: Sequence[Path], env: Mapping[str, str]) -> list[OrgRequest]:
     """The organizations named only outside the config files (variables, CI files), so that
-    the feed table can give their replacement URLs too."""
+    the feed table can give their replacement URLs too. A ``name=`` before an URL (``UV_INDEX``)
+    is a uv index name, whose UV_INDEX_<NAME>_* credential the feeds API may then use."""
     from . import ciscan
+    from .clientcreds import UV, IndexRef
     from .outside import variable_urls
     from .urls import is_uuid
 
-    urls = variable_urls(env)
+    urls = [(name, url, "an index variable") for name, url in variable_urls(env)]
     for root in (p for p in (paths or [Path(".")]) if p.is_dir()):
         for path in ciscan.ci_files(root):
-            urls.extend((item.index_name, item.url) for item in ciscan.scan_file(path))
+            urls.extend(
+                (item.index_name, item.url, f"{path.as_posix()}:{item.line}")
+                for item in ciscan.scan_file(path)
+            )
     return [
         OrgRequest(
             url.org_key,
             url.org,
             url,
             frozenset({url.feed_name.casefold()}) if url.view is not None else frozenset(),
-            (name,) if name else (),
+            (IndexRef(UV, name, str(url), where, ".", False),) if name else (),
             frozenset() if is_uuid(url.feed) else frozenset({url.feed_name}),
         )
-        for name, url in urls
+        for name, url, where in urls
     ]
 
 

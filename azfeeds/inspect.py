@@ -11,6 +11,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .clientcreds import (
+    CLIENT_NAMES,
+    ConfigFiles,
+    IndexRef,
+    Lookup,
+    client_variables,
+    own_credential,
+    ref_for_site,
+    where_to_set,
+    without_userinfo,
+)
 from .keyring_probe import KeyringAnswer, Provider, keyring_get, keyring_user
 from .kinds.base import TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
 from .table import FeedTable
@@ -84,6 +95,17 @@ class Index:
             return None
         env = env_name(self.site.index_name)
         return f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD"
+
+    @property
+    def ref(self) -> IndexRef | None:
+        """The index as its client configures it (for that client's own credential)."""
+        return ref_for_site(self.site)
+
+    @property
+    def client(self) -> str:
+        """The client that reads this index: uv, poetry, pdm or pip."""
+        ref = self.ref
+        return ref.client if ref is not None else "uv"
 
     @property
     def label(self) -> str:
@@ -171,7 +193,7 @@ def check_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
         if names is None:
             if index.is_uv:
                 index.checks["variables"] = (
-                    "none (an index-url has no name; uv reads netrc or keyring)"
+                    "none (an index-url has no name, so uv has no UV_INDEX_* variables for it)"
                 )
             continue
         states = [f"{n} {'set' if env.get(n) else 'missing'}" for n in names]
@@ -210,7 +232,93 @@ def _keyring_variables(index: Index) -> None:
     index.fixes.append("azfeeds env  # the keyring set-up, and the variables for CI")
 
 
+def own_lookups(
+    indexes: Sequence[Index], env: Mapping[str, str], files: ConfigFiles | None = None
+) -> dict[int, Lookup]:
+    """Each index's own credential as its client finds it, by ``id(index)``."""
+    from .secrets import register_secret
+
+    files = files or ConfigFiles(env)
+    out: dict[int, Lookup] = {}
+    for index in indexes:
+        ref = index.ref
+        lookup = own_credential(ref, env, files) if ref is not None else Lookup()
+        if lookup.found is not None:
+            register_secret(lookup.found.password)  # scrubbed from every output from now on
+        out[id(index)] = lookup
+    return out
+
+
+def check_client_credentials(
+    indexes: Sequence[Index], env: Mapping[str, str], lookups: Mapping[int, Lookup]
+) -> None:
+    """Poetry, PDM and pip indexes: the credential their client would send, by source (names
+    only, never values), and a placeholder the client would send as written."""
+    for index in indexes:
+        ref = index.ref
+        lookup = lookups.get(id(index))
+        if ref is None or lookup is None:
+            continue
+        for problem in [*lookup.warnings, *lookup.notes]:
+            prefix = f"{ref.location}: "
+            index.problems.append(problem.removeprefix(prefix))
+            if ref.expands:
+                index.fixes.append(f"set {where_to_set(ref)}")
+            else:  # the client sends the URL's userinfo as written, before anything else
+                index.fixes.append(
+                    f"remove the userinfo from the URL at {ref.location}; set {where_to_set(ref)}"
+                )
+        if ref.client == "uv":
+            continue
+        user_var, password_var = client_variables(ref)
+        shown = [v for v in (user_var, password_var) if v]
+        states = [f"{v} {'set' if env.get(v) else 'missing'}" for v in shown]
+        client = CLIENT_NAMES[ref.client]
+        if states:
+            index.checks["variables"] = ", ".join(states)
+        if lookup.found is not None:
+            index.checks["credential"] = f"{client} sends {lookup.found.source}"
+        elif not lookup.notes and not lookup.warnings:
+            index.checks["credential"] = f"none found ({client} may still ask a keyring)"
+            index.notes.append(f"for a credential of {client}'s own, set {where_to_set(ref)}")
+
+
+_LONGEST_PATH = {
+    "poetry": "Poetry sends each download the credential of the source whose path shares the "
+    "most leading segments with it",
+    "pdm": "PDM sends each download the credential of the source with the longest common path",
+    "pip": "pip sends each download the credential of the index URL with the longest common path",
+}
+
+
 def check_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
+    """The 401 risk (uv), and why pip, Poetry and PDM have none (longest-path matching)."""
+    _check_other_clients_hosts([i for i in indexes if not i.is_uv and i.client != "uv"])
+    _check_uv_hosts(indexes, env)
+
+
+def _check_other_clients_hosts(indexes: Sequence[Index]) -> None:
+    by_host: dict[tuple[str, str], list[Index]] = defaultdict(list)
+    for index in indexes:
+        by_host[(index.client, index.url.hostport.rsplit("@", 1)[-1].lower())].append(index)
+    for (client, host), group in by_host.items():
+        orgs = sorted({i.url.org for i in group}, key=str.casefold)
+        for index in group:
+            if len(orgs) > 1:
+                index.checks["host"] = (
+                    f"{host} shared by {len(orgs)} organizations ({', '.join(orgs)})"
+                )
+                if index.form != "uuid":
+                    index.notes.append(
+                        f"no 401 risk for {CLIENT_NAMES[client]} in name form: "
+                        f"{_LONGEST_PATH[client]}, so each organization's files get that "
+                        "organization's credential"
+                    )
+            else:
+                index.checks["host"] = f"{host}: one organization"
+
+
+def _check_uv_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
     """The 401 risk: several organizations (or PATs) on one host, with name-form URLs."""
     uv = [i for i in indexes if i.is_uv]
     by_host: dict[str, list[Index]] = defaultdict(list)
@@ -349,10 +457,17 @@ def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[st
         feed = org.find_feed(index.url.feed_name)
         if feed is None:
             index.checks["feeds API"] = "feed not found"
-            index.problems.append("the feed does not exist (deleted, recreated or renamed?)")
+            if org.credential:
+                index.problems.append(
+                    org.not_listed(index.url.feed_name) + " (deleted, recreated or renamed?)"
+                )
+            else:
+                index.problems.append("the feed does not exist (deleted, recreated or renamed?)")
             index.fixes.append(f"azfeeds rewrite {index.site.path.as_posix()}")
         else:
             index.checks["feeds API"] = f"feed {feed.name} ({feed.id})"
+        if org.api_version is not None:
+            index.checks["API version"] = org.api_version
 
 
 Probe = Callable[[str, str | None], tuple[int | None, float, str]]
@@ -363,15 +478,19 @@ def check_probes(
     indexes: Sequence[Index],
     env: Mapping[str, str],
     probe: Probe,
+    lookups: Mapping[int, Lookup] | None = None,
     ask_keyring: KeyringAsk | None = None,
 ) -> None:
-    """GET each index page with the credential uv would send; status and latency.
+    """GET each index page with the credential its client would send (placeholders expanded as
+    the client expands them, its own variables and config read); status and latency. The URL
+    goes without its userinfo: a placeholder's literal text is never sent.
 
-    The credential: the index's UV_INDEX_<NAME>_PASSWORD; else, for a keyring set-up, what
-    ``keyring get <url> <user>`` answers (asked as uv asks it, see keyring_probe).
+    A uv keyring set-up with no credential of its own gets what ``keyring get <url> <user>``
+    answers, asked as uv asks it (see keyring_probe).
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    lookups = lookups if lookups is not None else own_lookups(indexes, env)
     if ask_keyring is None:
 
         def ask_keyring(url: str, user: str) -> KeyringAnswer:
@@ -381,11 +500,12 @@ def check_probes(
     targets = [i for i in indexes if i.site.role is not Role.UV_PUBLISH]
 
     def one(index: Index) -> tuple[int | None, float, str]:
-        password = env.get(index.variables[1]) if index.variables else None
-        url = str(index.url)
+        lookup = lookups.get(id(index))
+        found = lookup.found if lookup is not None else None
+        password = found.password if found else None
+        url = str(index.url.without_userinfo())
         user = index.keyring_user
         if not password and index.uses_keyring and user is not None:
-            url = str(index.url.without_userinfo())
             answer = ask_keyring(url, user)
             asked[id(index)] = answer
             password = answer.password
@@ -406,17 +526,23 @@ def check_probes(
         if status == 403:
             _permission_problem(index, env)
         elif status in (401, 203):
+            if answer is not None and answer.password is None:
+                index.problems.append(f"the index answered HTTP {status}: {answer.problem}")
+                index.fixes.append(
+                    "sign in once interactively (uv lock on a laptop), or set the "
+                    "UV_INDEX_<NAME>_* variables (azfeeds env)"
+                )
+                continue
+            lookup = lookups.get(id(index))
+            ref = index.ref
             if answer is not None:
                 var = f"the keyring's answer for user {index.keyring_user}"
-                if answer.password is None:
-                    index.problems.append(f"the index answered HTTP {status}: {answer.problem}")
-                    index.fixes.append(
-                        "sign in once interactively (uv lock on a laptop), or set the "
-                        "UV_INDEX_<NAME>_* variables (azfeeds env)"
-                    )
-                    continue
+            elif lookup is not None and lookup.found is not None:
+                var = lookup.found.source
+            elif ref is not None:
+                var = where_to_set(ref)
             else:
-                var = index.variables[1] if index.variables else "the credential"
+                var = "the credential"
             index.problems.append(f"the index answered HTTP {status}: {var} is missing or rejected")
             index.fixes.append(f"check {var}: a PAT with Packaging (Read) that has not expired")
         elif status == 404 and "scope" in index.checks:
@@ -461,7 +587,10 @@ def check_look_alikes(indexes: Sequence[Index]) -> None:
 
 
 def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
-    """A password written into an URL (a user name alone is a keyring hint, not a secret)."""
+    """A password written into an URL (a user name alone is a keyring hint, not a secret).
+
+    With one organization the clients work with it; the harm is the leak.
+    """
     from .kinds.base import credential_hint
 
     for index in indexes:
@@ -470,7 +599,11 @@ def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
                 "the URL carries a password: it leaks into version control, CI logs and "
                 f"error messages; keep it in {credential_hint(index.site)}"
             )
-            index.fixes.append(f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}")
+            fix = f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}"
+            ref = index.ref
+            if ref is not None:
+                fix += f"; then set {where_to_set(without_userinfo(ref))}"
+            index.fixes.append(fix)
 
 
 def check_keyring_users(indexes: Sequence[Index]) -> None:

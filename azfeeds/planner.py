@@ -199,9 +199,10 @@ def resolve(org: Organization, url: AzureUrl, site: Site) -> tuple[Resolved, str
     feed = org.find_feed(url.feed_name)
     if feed is None:
         what = "feed id" if is_uuid(url.feed) else "feed"
+        message = f"unknown {what} '{url.feed_name}' in organization '{org.name}'"
         raise _lookup_error(
             site,
-            f"unknown {what} '{url.feed_name}' in organization '{org.name}'",
+            org.not_listed(url.feed_name) if org.credential else message,
             hint=f"check the feed name; 'azfeeds map --org {org.name}' lists the feeds",
         )
     project = feed.project
@@ -584,7 +585,10 @@ class Planner:
         if url.look_alike:
             hint = f"check the URL: {look_alike_warning(url)}"
         elif self.options.with_map:
-            hint = f"the map file does not list it: 'azfeeds map --org {org} --output FILE' adds it"
+            hint = (
+                f"no map file lists it: 'azfeeds map --org {org} --output FILE' adds it to FILE "
+                "and keeps the organizations already there (or give one more --map)"
+            )
         elif self.options.offline:
             hint = "give --map FILE, or run without --offline"
         else:

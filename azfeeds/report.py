@@ -131,6 +131,10 @@ def doctor_result(report: DoctorReport) -> dict[str, Any]:
         "indexes": [_index_doc(i) for i in report.indexes],
         "findings": [_finding_doc(f) for f in report.findings],
         "sources_read": report.read,
+        "organizations": [
+            {"name": o.name, "url": o.url, "api_version": o.api_version}
+            for o in report.organizations
+        ],
         "problems": report.problems,
         "files_scanned": report.scanned,
     }
@@ -140,7 +144,8 @@ def _index_text(index: Index) -> str:
     source = f" ({index.names.source})" if index.form != "name" else ""
     twin = f" (twin of '{index.twin_of}')" if index.twin_of else ""
     lines = [
-        f"{index.site.path.as_posix()}:{index.site.line}  {index.site.key} {index.label}",
+        f"{index.site.path.as_posix()}:{index.site.line}  {index.site.key}"
+        + (f" {index.label}" if index.site.index_name else ""),
         f"  organization  {index.url.org}",
         f"  feed          {index.names}{source}",
         f"  URL form      {index.form}{twin}",

@@ -11,17 +11,20 @@ The map file is public: users commit and share it. It is JSON::
           {"id": "<uuid>", "name": "shared", "project": null, "views": []}]}]}
 
 Extra fields are allowed and ignored. ``views`` may be omitted or null when they were not fetched.
+An organization may carry ``"api_version"``: the feeds API version that answered (optional; maps
+written before azfeeds recorded it have none).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .apiversion import ApiVersionError, check_version
 from .errors import FileError
 from .urls import AzureUrl, OrgKey, UrlError, is_uuid, parse_azure_url
 
@@ -79,6 +82,8 @@ class Organization:
     url: str
     feeds: tuple[Feed, ...]
     complete: bool = True  # False when built from readable names: absence proves nothing
+    api_version: str | None = None  # the feeds API version that answered (map file, doctor)
+    credential: str | None = None  # where the credential of the live lookup came from; not saved
 
     @property
     def key(self) -> OrgKey:
@@ -104,6 +109,15 @@ class Organization:
     def find_feed(self, name_or_id: str) -> Feed | None:
         """A feed by UUID or by name."""
         return self.feed_by_id(name_or_id) if is_uuid(name_or_id) else self.feed_by_name(name_or_id)
+
+    def not_listed(self, feed: str) -> str:
+        """Why a live list lacks ``feed``: the list holds only what the credential can read."""
+        if self.credential is None:
+            return f"feed '{feed}' of organization '{self.name}': not found"
+        return (
+            f"feed '{feed}' of organization '{self.name}': not found, or this credential cannot "
+            f"read it (credential from {self.credential})"
+        )
 
     def projects(self) -> list[Project]:
         """Distinct projects that hold at least one feed."""
@@ -181,7 +195,11 @@ def table_to_document(table: FeedTable) -> dict[str, Any]:
                     for v in sorted(feed.views, key=lambda v: v.name.casefold())
                 ]
             feeds.append(entry)
-        orgs.append({"name": org.name, "url": org.url, "feeds": feeds})
+        entry_org: dict[str, Any] = {"name": org.name, "url": org.url}
+        if org.api_version is not None:
+            entry_org["api_version"] = org.api_version
+        entry_org["feeds"] = feeds
+        orgs.append(entry_org)
     return {"schema_version": MAP_SCHEMA_VERSION, "organizations": orgs}
 
 
@@ -266,7 +284,16 @@ def table_from_document(doc: object, source: str = "<map>") -> FeedTable:
             if key in seen:
                 raise v.fail(f"{fw}.name", f"duplicate feed name '{feeds[-1].name}'")
             seen.add(key)
-        org = Organization(name=name, url=url.rstrip("/"), feeds=tuple(feeds))
+        api_version = None
+        if org_obj.get("api_version") is not None:
+            api_version = v.text(org_obj.get("api_version"), f"{where}.api_version")
+            try:
+                check_version(api_version)
+            except ApiVersionError:
+                raise v.fail(f"{where}.api_version", "expected a version such as 7.1") from None
+        org = Organization(
+            name=name, url=url.rstrip("/"), feeds=tuple(feeds), api_version=api_version
+        )
         if org.key in table.organizations:
             raise v.fail(f"{where}.url", f"organization '{name}' appears twice")
         table.add(org)
@@ -370,3 +397,92 @@ def table_from_orgs(orgs: Iterable[Organization]) -> FeedTable:
     for org in orgs:
         table.add(org)
     return table
+
+
+# -- several maps -----------------------------------------------------------------------------
+
+
+def _feed_conflict(a: Feed, b: Feed) -> str | None:
+    """Why two entries of one feed disagree (None: they agree, perhaps one knowing more)."""
+    if a.id != b.id:
+        return f"feed '{a.name}' has id {a.id} in one and {b.id} in the other"
+    if a.name.casefold() != b.name.casefold():
+        return f"feed {a.id} is named '{a.name}' in one and '{b.name}' in the other"
+    pa, pb = a.project, b.project
+    if (pa is None) != (pb is None) or (pa and pb and pa.id != pb.id):
+        left = f"project {pa.id}" if pa else "no project"
+        right = f"project {pb.id}" if pb else "no project"
+        return f"feed '{a.name}' is in {left} in one and in {right} in the other"
+    if pa and pb and pa.name.casefold() != pb.name.casefold():
+        return f"project {pa.id} is named '{pa.name}' in one and '{pb.name}' in the other"
+    for view in a.views or ():
+        other = b.find_view(view.name)
+        if other is not None and other.id != view.id:
+            return (
+                f"view '{a.name}@{view.name}' has id {view.id} in one and {other.id} in the other"
+            )
+        same_id = b.find_view(view.id)
+        if same_id is not None and same_id.name.casefold() != view.name.casefold():
+            return f"view {view.id} is named '{view.name}' in one and '{same_id.name}' in the other"
+    return None
+
+
+def merge_organizations(a: Organization, b: Organization) -> Organization | str:
+    """One organization from two maps' entries, or the reason they disagree."""
+    feeds: dict[str, Feed] = {f.id: f for f in a.feeds}
+    for feed in b.feeds:
+        mine = a.feed_by_id(feed.id) or a.feed_by_name(feed.name)
+        if mine is None:
+            feeds[feed.id] = feed
+            continue
+        why = _feed_conflict(mine, feed)
+        if why is not None:
+            return why
+        if mine.views is None and feed.views is not None:
+            feeds[mine.id] = replace(mine, views=feed.views)
+        elif mine.views is not None and feed.views is not None:
+            extra = tuple(v for v in feed.views if mine.find_view(v.id) is None)
+            if extra:
+                feeds[mine.id] = replace(mine, views=(*mine.views, *extra))
+    # replace() keeps every other field of the first map's entry as it was
+    return replace(a, feeds=tuple(feeds.values()), complete=a.complete and b.complete)
+
+
+def merge_maps(tables: Sequence[tuple[str, FeedTable]]) -> FeedTable:
+    """The union of several maps (each named by its file). An organization in several maps is
+    merged when they agree; when an id differs, a FileError names both files (exit 6)."""
+    merged = FeedTable()
+    origin: dict[OrgKey, str] = {}
+    for source, table in tables:
+        for org in table.organizations.values():
+            seen = merged.get(org.key)
+            if seen is None:
+                merged.add(org)
+                origin[org.key] = source
+                continue
+            result = merge_organizations(seen, org)
+            if isinstance(result, str):
+                raise FileError(
+                    f"map files disagree on organization '{org.name}': {result} "
+                    f"(in {origin[org.key]} and in {source})",
+                    path=source,
+                    hint="regenerate the stale one with 'azfeeds map --org ORG --output FILE'",
+                )
+            merged.add(result)
+    return merged
+
+
+def load_maps(paths: Sequence[Path]) -> FeedTable | None:
+    """Read and merge several map files (None when none is given)."""
+    if not paths:
+        return None
+    return merge_maps([(str(path), load_map(path)) for path in paths])
+
+
+def replace_organizations(existing: FeedTable, fresh: FeedTable) -> FeedTable:
+    """``map --output`` onto an existing map: the organizations just fetched replace their old
+    entries; every other organization of the existing map is kept as it was."""
+    result = FeedTable(dict(existing.organizations))
+    for org in fresh.organizations.values():
+        result.add(org)
+    return result

@@ -457,11 +457,10 @@ def test_a_password_in_an_url_is_a_leak_risk_named_with_the_clients_variables(ho
         "the URL carries a password: it leaks into version control, CI logs and error messages; "
         "keep it in "
     )
-    assert said + "UV_INDEX_ORGA_USERNAME and UV_INDEX_ORGA_PASSWORD" in uv_side["problems"]
-    assert (
-        said + "POETRY_HTTP_BASIC_FEED_B_USERNAME and POETRY_HTTP_BASIC_FEED_B_PASSWORD"
-        in poetry_side["problems"]
-    )
+    assert uv_side["problems"][-1].startswith(said)
+    assert "UV_INDEX_ORGA_PASSWORD" in uv_side["problems"][-1]
+    assert poetry_side["problems"][-1].startswith(said)
+    assert "POETRY_HTTP_BASIC_FEED_B_PASSWORD" in poetry_side["problems"][-1]
     assert not any("fails" in p for p in uv_side["problems"] + poetry_side["problems"])
 
 
