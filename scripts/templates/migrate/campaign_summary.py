@@ -7,9 +7,10 @@ templates and is used by them:
     campaign_summary.py record ...        (multi-gitter-run.sh calls it: one report per repository)
     campaign_summary.py summary DIR       the campaign table: changed, unchanged, skipped, failed
     campaign_summary.py pr-body REPORT    a pull request description from one repository's report
-    campaign_summary.py repos DIR         the repositories in one state, one per line
+    campaign_summary.py repos DIR         the repositories in one state (to roll back), one per line
 
-A report is one JSON file per repository, written by `record` under AZFEEDS_REPORT_DIR:
+A report is one JSON file per repository, written by `record` to
+AZFEEDS_REPORT_DIR/<phase>/<repository>.json:
 
     {"schema": "azfeeds-campaign-report", "schema_version": 1, "repository": "org/app",
      "phase": "dry-run" | "apply" | "roll-back", "mode": "uuid" | "names", "dry_run": bool,
@@ -78,10 +79,10 @@ def _load_azfeeds(path: Path | None) -> dict[str, Any] | None:
 
 
 def load_reports(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every report in the given files and directories (``*.json``, sorted by repository)."""
+    """Every report in the given files and directory trees (sorted by phase and repository)."""
     reports: list[dict[str, Any]] = []
     for path in paths:
-        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
         for file in files:
             try:
                 doc = json.loads(file.read_text(encoding="utf-8"))
@@ -281,9 +282,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_repos(args: argparse.Namespace) -> int:
-    for report in load_reports(args.paths):
-        if report.get("state") in args.state:
-            print(report["repository"])
+    names = [
+        str(report["repository"])
+        for report in load_reports(args.paths)
+        if report.get("state") in args.state and report.get("phase") == args.phase
+    ]
+    if args.format == "regex":
+        # updatecli's azuredevopssearch `repository` pattern: the repository names only.
+        last = sorted({re.escape(name.rsplit("/", 1)[-1]) for name in names})
+        print(f"^({'|'.join(last)})$" if last else "^$")
+    else:
+        for name in names:
+            print(name)
     return 0
 
 
@@ -424,6 +434,12 @@ def parser() -> argparse.ArgumentParser:
 
     repos = sub.add_parser("repos", help="the repositories in a state, one per line")
     repos.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_REPORT")
+    repos.add_argument(
+        "--phase", choices=("dry-run", "apply", "roll-back"), default="apply", help="(apply)"
+    )
+    repos.add_argument(
+        "--format", choices=("lines", "regex"), default="lines", help="regex: for updatecli"
+    )
     repos.add_argument(
         "--state", action="append", choices=STATES, help="repeatable (default: changed)"
     )

@@ -8,9 +8,10 @@
 # Settings (environment):
 #   AZFEEDS_MAP          the campaign's map file (`azfeeds map --org A --org B --output map.json`),
 #                        an absolute path: every repository resolves from it, offline. Required.
-#   AZFEEDS_REPORT_DIR   absolute directory for the JSON report of this repository
-#                        (<repository>.json; default: $TMPDIR/azfeeds-reports). Never inside the
-#                        repository, where it would be committed.
+#   AZFEEDS_REPORT_DIR   absolute directory for the campaign's JSON reports: this repository's goes
+#                        to <phase>/<repository>.json, phase = dry-run, apply or roll-back
+#                        (default: $TMPDIR/azfeeds-reports). Never inside the repository, where it
+#                        would be committed.
 #   DRY_RUN              1 or true: check only (`--check`), write nothing. multi-gitter sets
 #                        DRY_RUN=true with --dry-run; updatecli sets true (diff) or false (apply).
 #   AZFEEDS_MODE         uuid (default: the migration) or names (the roll-back).
@@ -70,7 +71,6 @@ report_dir="$(cd "$report_dir" && pwd -P)"
 case "$report_dir/" in
   "$root"/*) say "AZFEEDS_REPORT_DIR is inside the repository ($root): the report would be committed"; exit 2 ;;
 esac
-report="$report_dir/$slug.json"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/azfeeds-migrate.XXXXXX")" || exit 2
 trap 'rm -rf "$work"' EXIT
@@ -92,6 +92,10 @@ if [ -z "$map" ]; then
 elif [ ! -f "$map" ]; then
   problem="AZFEEDS_MAP: no such file: $map (give an absolute path: this script runs inside each repository)"
 fi
+
+# One directory per phase under AZFEEDS_REPORT_DIR: dry-run, apply, roll-back.
+if [ -n "$dry" ]; then phase=dry-run; elif [ "$mode" = names ]; then phase=roll-back; else phase=apply; fi
+report="$report_dir/$phase/$slug.json"
 
 record() {
   "$python" "$summary" record --repository "$repository" --mode "$mode" $dry \
