@@ -300,8 +300,18 @@ def cmd_repos(args: argparse.Namespace) -> int:
 # -- pull request text ------------------------------------------------------------------------
 
 
-def pr_body(report: dict[str, Any]) -> str:
-    """The pull request description for one repository (Markdown)."""
+def pr_body(report: dict[str, Any], max_chars: int | None = None) -> str:
+    """The pull request description for one repository (Markdown), cut to ``max_chars`` by
+    leaving out table rows (Azure DevOps keeps 4,000 characters)."""
+    text = _pr_body(report, None)
+    rows = len(_url_changes(_result(report)))
+    while max_chars is not None and len(text) > max_chars and rows > 0:
+        rows -= 1
+        text = _pr_body(report, rows)
+    return text
+
+
+def _pr_body(report: dict[str, Any], rows: int | None) -> str:
     result = _result(report)
     mode = str(report.get("mode") or result.get("mode") or "uuid")
     changes = _url_changes(result)
@@ -332,11 +342,15 @@ def pr_body(report: dict[str, Any]) -> str:
         "| file | line | key | organization | feed (readable name) |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for c in changes:
+    for c in changes[:rows]:
         readable = c.get("new_form") if mode == "names" else c.get("old_form")
         lines.append(
             f"| {_cell(c.get('path'))} | {_cell(c.get('line'))} | {_cell(c.get('key'))} "
             f"| {_cell(c.get('organization'))} | {_cell(readable)} |"
+        )
+    if rows is not None and rows < len(changes):
+        lines.append(
+            f"| … | | | | {len(changes) - rows} more URL(s): see this repository's campaign report |"
         )
     if lock_updates:
         lock_files = sorted({str(c.get("path")) for c in lock_updates})
@@ -379,7 +393,7 @@ def cmd_pr_body(args: argparse.Namespace) -> int:
     if len(reports) != 1:
         raise SystemExit(f"campaign_summary: {args.report}: expected one report")
     report = reports[0]
-    body = pr_body(report)
+    body = pr_body(report, args.max_chars)
     if args.commit_message:
         title = TITLES.get(str(report.get("mode")), TITLES["uuid"])
         body = f"{title}\n\n{body}"
@@ -430,6 +444,7 @@ def parser() -> argparse.ArgumentParser:
         "--commit-message", action="store_true", help="title line, blank line, then the body"
     )
     body.add_argument("--output", type=Path)
+    body.add_argument("--max-chars", type=int, help="leave out table rows to fit (Azure: 4000)")
     body.set_defaults(func=cmd_pr_body)
 
     repos = sub.add_parser("repos", help="the repositories in a state, one per line")

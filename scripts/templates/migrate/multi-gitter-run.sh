@@ -68,6 +68,15 @@ if ! mkdir -p "$report_dir"; then
   exit 2
 fi
 report_dir="$(cd "$report_dir" && pwd -P)"
+if [ ! -w "$report_dir" ]; then
+  say "AZFEEDS_REPORT_DIR $report_dir is not writable"
+  exit 2
+fi
+# Checked before azfeeds runs: once files are written, the report must be too.
+if ! command -v "$python" >/dev/null 2>&1; then
+  say "$python not found: the reports need Python 3 (set AZFEEDS_PYTHON)"
+  exit 2
+fi
 case "$report_dir/" in
   "$root"/*) say "AZFEEDS_REPORT_DIR is inside the repository ($root): the report would be committed"; exit 2 ;;
 esac
@@ -122,6 +131,7 @@ cat "$err" >&2
 written="$work/written"
 record --exit-code "$code" --azfeeds-json "$out" --stderr "$err" --written-list "$written"
 status=$?
+say "report: $report"
 
 if [ "${AZFEEDS_COMMIT:-}" = 1 ] && [ -z "$dry" ] && [ -s "$written" ]; then
   message="$work/message"
