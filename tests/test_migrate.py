@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from helpers import run_cli
-from migrate_repos import MAP, Spec, expected, git, snapshot, specs, write_repo
+from migrate_repos import MAP, Spec, expected, git, pip_project, snapshot, specs, write_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATE = ROOT / "scripts" / "templates" / "migrate"
@@ -654,3 +654,28 @@ def test_every_azfeeds_command_line_is_valid(tmp_path: Path) -> None:
                 assert result.code == 0, (path.name, args, result.stderr)
                 parsed += 1
     assert ran >= 3 and parsed >= 2, (ran, parsed)
+
+
+def test_no_secret_reaches_the_reports_or_the_pull_request(tmp_path: Path) -> None:
+    """A credential written inside an index URL stays out of the script's output, the report,
+    the pull request text and the commit message (azfeeds redacts it in its JSON)."""
+    canary = "canary-secret-5d1e"
+    listener = Listener()
+    try:
+        env = base_env(listener, tmp_path)
+        env.update(AZFEEDS_MAP=str(MAP), AZFEEDS_REPORT_DIR=str(tmp_path / "r"), AZFEEDS_COMMIT="1")
+        url = f"https://me:{canary}@pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+        spec = Spec("secret", "pip", pip_project, False, "changed")
+        spec.before = {"requirements.txt": f"--index-url {url}\nalpha\n"}
+        repo = write_repo(tmp_path / "repos", spec)
+        proc = run_script(repo, {**env, "REPOSITORY": "contoso/secret"})
+        assert proc.returncode == 0, proc.stderr
+        report = (tmp_path / "r" / "apply" / "contoso_secret.json").read_text()
+        body = summary("pr-body", str(tmp_path / "r" / "apply" / "contoso_secret.json")).stdout
+        message = git(repo, "log", "-1", "--format=%B")
+        assert "ProjectX/feedx" in body and "***" in report
+        for text in (proc.stdout, proc.stderr, report, body, message):
+            assert canary not in text
+        assert listener.connections == 0
+    finally:
+        listener.close()
