@@ -320,8 +320,8 @@ def test_campaign_summary_table(campaign: Campaign) -> None:
     every = summary("summary", "--fail-on-failed", str(campaign.reports))
     assert every.returncode == 1
     assert [ln.split(" (")[0] for ln in every.stdout.splitlines() if "repositories:" in ln] == [
-        "apply",
         "dry-run",
+        "apply",
         "roll-back",
     ]
     md = summary("summary", "--format", "markdown", str(campaign.reports / "apply"))
@@ -436,6 +436,7 @@ def test_by_hand_in_any_repository(
         ({"DRY_RUN": "maybe"}, "DRY_RUN must be"),
         ({"AZFEEDS_MODE": "add"}, "AZFEEDS_MODE must be uuid"),
         ({"AZFEEDS_PYTHON": "no-such-python3"}, "no-such-python3 not found"),
+        ({"AZFEEDS_CHANGED_EXIT_CODE": "ten"}, "must be a number"),
     ],
 )
 def test_bad_settings_fail_with_nothing_written(

@@ -98,7 +98,10 @@ def load_reports(paths: Iterable[Path]) -> list[dict[str, Any]]:
                     f"{doc.get('schema_version')!r}, this script reads {SCHEMA_VERSION}"
                 )
             reports.append(doc)
-    return sorted(reports, key=lambda r: (str(r.get("phase")), str(r.get("repository"))))
+    order = {"dry-run": 0, "apply": 1, "roll-back": 2}
+    return sorted(
+        reports, key=lambda r: (order.get(str(r.get("phase")), 3), str(r.get("repository")))
+    )
 
 
 # -- one repository ---------------------------------------------------------------------------

@@ -36,6 +36,10 @@ changed_exit="${AZFEEDS_CHANGED_EXIT_CODE:-0}"
 
 say() { printf 'azfeeds-migrate: %s\n' "$*" >&2; }
 
+case "$changed_exit" in
+  "" | *[!0-9]*) say "AZFEEDS_CHANGED_EXIT_CODE must be a number, not '$changed_exit'"; exit 2 ;;
+esac
+
 root="$(git rev-parse --show-toplevel 2>/dev/null || pwd -P)"
 root="$(cd "$root" && pwd -P)"
 
