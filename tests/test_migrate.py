@@ -680,3 +680,87 @@ def test_no_secret_reaches_the_reports_or_the_pull_request(tmp_path: Path) -> No
         assert listener.connections == 0
     finally:
         listener.close()
+
+
+# -- the one map, made once --------------------------------------------------------------------
+
+
+def emulator_config_from_map() -> dict[str, Any]:
+    """The emulator's two organizations with the fixture map's names and UUIDs."""
+    orgs = []
+    for org in json.loads(MAP.read_text())["organizations"]:
+        if not org["url"].startswith("https://pkgs.dev.azure.com/"):
+            continue
+        projects = {f["project"]["name"]: f["project"]["id"] for f in org["feeds"] if f["project"]}
+        feeds = [
+            {
+                "name": f["name"],
+                "id": f["id"],
+                "project": f["project"]["name"] if f["project"] else None,
+                "views": [{"name": v["name"], "id": v["id"]} for v in f.get("views", [])],
+            }
+            for f in org["feeds"]
+        ]
+        orgs.append(
+            {
+                "name": org["name"],
+                "pats": ["campaign-pat-7c1d"],
+                "projects": [{"name": n, "id": i} for n, i in projects.items()],
+                "feeds": feeds,
+            }
+        )
+    return {"organizations": orgs}
+
+
+def test_one_map_made_once_serves_the_campaign(emulator_factory: Any, tmp_path: Path) -> None:
+    """`azfeeds map --org orgA --org orgB --views --output map.json` against the emulator: one
+    feeds request per organization for the whole campaign, none from the repositories. Without
+    --views, a URL that names a view cannot be resolved from the map (exit 5, nothing written)."""
+    emu = emulator_factory(emulator_config_from_map())
+    pat = tmp_path / "pat"
+    pat.write_text("campaign-pat-7c1d\n")
+    listener = Listener()
+    env = base_env(listener, tmp_path)
+    env["NO_PROXY"] = "127.0.0.1"  # the emulator; anything else still goes to the listener
+    maps = {}
+    for name, extra in (("map.json", ["--views"]), ("no-views.json", [])):
+        made = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "azfeeds"),
+                "map",
+                "--org",
+                "orgA",
+                "--org",
+                "orgB",
+                *extra,
+                "--api-url",
+                emu.root_url,
+                "--pat-file",
+                str(pat),
+                "--output",
+                str(tmp_path / name),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert made.returncode == 0, made.stderr
+        maps[name] = tmp_path / name
+    assert emu.count(route="feeds") == 4, "one feeds request per organization per map"
+    requests = len(emu.log())
+    env["AZFEEDS_REPORT_DIR"] = str(tmp_path / "reports")
+    chosen = [s for s in specs() if s.name in ("uv-01", "uv-toml-01", "pip-01", "poetry-01")]
+    for spec in chosen:
+        repo = write_repo(tmp_path / "repos", spec)
+        without = run_script(repo, {**env, "AZFEEDS_MAP": str(maps["no-views.json"])})
+        if spec.shape == "uv":  # shared@Release: a view
+            assert without.returncode == 5 and "views of feed 'shared'" in without.stderr
+            assert snapshot(repo) == expected(spec.before)
+        proc = run_script(repo, {**env, "AZFEEDS_MAP": str(maps["map.json"])})
+        assert proc.returncode == 0, proc.stderr
+        assert snapshot(repo) == expected(spec.after), spec.name
+    assert len(emu.log()) == requests, "no request from any repository"
+    listener.close()
+    assert listener.connections == 0

@@ -6,7 +6,7 @@
 # repository. The working directory is the repository.
 #
 # Settings (environment):
-#   AZFEEDS_MAP          the campaign's map file (`azfeeds map --org A --org B --output map.json`),
+#   AZFEEDS_MAP          the campaign's map file (`azfeeds map --org A --org B --views --output map.json`),
 #                        an absolute path: every repository resolves from it, offline. Required.
 #   AZFEEDS_REPORT_DIR   absolute directory for the campaign's JSON reports: this repository's goes
 #                        to <phase>/<repository>.json, phase = dry-run, apply or roll-back
@@ -101,7 +101,7 @@ case "$mode" in
   *) problem="AZFEEDS_MODE must be uuid (the migration) or names (the roll-back), not '$mode'" ; mode=uuid ;;
 esac
 if [ -z "$map" ]; then
-  problem="AZFEEDS_MAP is not set: make the campaign's map once with 'azfeeds map --org ORG --output map.json' and give its absolute path"
+  problem="AZFEEDS_MAP is not set: make the campaign's map once with 'azfeeds map --org ORG --views --output map.json' and give its absolute path"
 elif [ ! -f "$map" ]; then
   problem="AZFEEDS_MAP: no such file: $map (give an absolute path: this script runs inside each repository)"
 fi
