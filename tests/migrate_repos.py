@@ -9,12 +9,15 @@ here by hand from the map's UUIDs: they are not taken from azfeeds' output.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MAP = Path(__file__).parent / "fixtures" / "map.json"
+CAMPAIGN_PAT = "campaign-pat-7c1d"
 ORG_A_PROJECT = "a1a1a1a1-0000-4000-8000-00000000b001"
 ORG_A_FEEDX = "a1a1a1a1-0000-4000-8000-00000000f001"
 ORG_A_SHARED = "a1a1a1a1-0000-4000-8000-00000000f002"
@@ -424,3 +427,30 @@ def snapshot(repo: Path) -> dict[str, bytes]:
 
 def expected(files: Files) -> dict[str, bytes]:
     return {rel: text.encode() for rel, text in sorted(files.items())}
+
+
+def emulator_config_from_map() -> dict[str, Any]:
+    """The emulator's two organizations with the fixture map's names and UUIDs."""
+    orgs = []
+    for org in json.loads(MAP.read_text())["organizations"]:
+        if not org["url"].startswith("https://pkgs.dev.azure.com/"):
+            continue
+        projects = {f["project"]["name"]: f["project"]["id"] for f in org["feeds"] if f["project"]}
+        feeds = [
+            {
+                "name": f["name"],
+                "id": f["id"],
+                "project": f["project"]["name"] if f["project"] else None,
+                "views": [{"name": v["name"], "id": v["id"]} for v in f.get("views", [])],
+            }
+            for f in org["feeds"]
+        ]
+        orgs.append(
+            {
+                "name": org["name"],
+                "pats": [CAMPAIGN_PAT],
+                "projects": [{"name": n, "id": i} for n, i in projects.items()],
+                "feeds": feeds,
+            }
+        )
+    return {"organizations": orgs}

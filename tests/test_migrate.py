@@ -23,7 +23,18 @@ from typing import Any
 import pytest
 import yaml
 from helpers import run_cli
-from migrate_repos import MAP, Spec, expected, git, pip_project, snapshot, specs, write_repo
+from migrate_repos import (
+    CAMPAIGN_PAT,
+    MAP,
+    Spec,
+    emulator_config_from_map,
+    expected,
+    git,
+    pip_project,
+    snapshot,
+    specs,
+    write_repo,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATE = ROOT / "scripts" / "templates" / "migrate"
@@ -685,40 +696,13 @@ def test_no_secret_reaches_the_reports_or_the_pull_request(tmp_path: Path) -> No
 # -- the one map, made once --------------------------------------------------------------------
 
 
-def emulator_config_from_map() -> dict[str, Any]:
-    """The emulator's two organizations with the fixture map's names and UUIDs."""
-    orgs = []
-    for org in json.loads(MAP.read_text())["organizations"]:
-        if not org["url"].startswith("https://pkgs.dev.azure.com/"):
-            continue
-        projects = {f["project"]["name"]: f["project"]["id"] for f in org["feeds"] if f["project"]}
-        feeds = [
-            {
-                "name": f["name"],
-                "id": f["id"],
-                "project": f["project"]["name"] if f["project"] else None,
-                "views": [{"name": v["name"], "id": v["id"]} for v in f.get("views", [])],
-            }
-            for f in org["feeds"]
-        ]
-        orgs.append(
-            {
-                "name": org["name"],
-                "pats": ["campaign-pat-7c1d"],
-                "projects": [{"name": n, "id": i} for n, i in projects.items()],
-                "feeds": feeds,
-            }
-        )
-    return {"organizations": orgs}
-
-
 def test_one_map_made_once_serves_the_campaign(emulator_factory: Any, tmp_path: Path) -> None:
     """`azfeeds map --org orgA --org orgB --views --output map.json` against the emulator: one
     feeds request per organization for the whole campaign, none from the repositories. Without
     --views, a URL that names a view cannot be resolved from the map (exit 5, nothing written)."""
     emu = emulator_factory(emulator_config_from_map())
     pat = tmp_path / "pat"
-    pat.write_text("campaign-pat-7c1d\n")
+    pat.write_text(CAMPAIGN_PAT + "\n")
     listener = Listener()
     env = base_env(listener, tmp_path)
     env["NO_PROXY"] = "127.0.0.1"  # the emulator; anything else still goes to the listener
