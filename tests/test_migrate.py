@@ -291,17 +291,6 @@ def test_no_request_leaves_the_machine(campaign: Campaign) -> None:
     assert campaign.control_connections == 1, "only the control connected"
 
 
-@pytest.mark.slow
-def test_timing(campaign: Campaign, capsys: pytest.CaptureFixture[str]) -> None:
-    # Figures for the README (scripts/migrate_timing.py measures them side by side); no
-    # assertion on time here: performance is measured, not asserted.
-    with capsys.disabled():
-        for key in ("dry-run", "apply", "apply-again", "roll-back"):
-            p = campaign.phases[key]
-            print(f"\n  campaign {key}: {len(p.codes)} repositories in {p.seconds:.2f} s", end="")
-        print()
-
-
 # -- the summary and the pull request text -----------------------------------------------------
 
 
@@ -596,6 +585,8 @@ def test_azure_pipelines_template() -> None:
     assert "az repos pr create" in pr_step["script"] and "git push" in pr_step["script"]
     assert "pr-body" in pr_step["script"], "the description comes from the repository's report"
     assert "dry-run" in pr_step["condition"], "no branch or pull request in the dry run"
+    (keep,) = [s for s in doc["steps"] if "publish" in s]
+    assert keep["publish"] == "$(AZFEEDS_REPORT_DIR)", "the reports outlive the run"
     for step in (run_step, pr_step):
         assert "set -" in step["script"] and "pipefail" in step["script"]
 
