@@ -640,6 +640,8 @@ def test_every_azfeeds_command_line_is_valid(tmp_path: Path) -> None:
         text = path.read_text()
         if path.name == "README.md":
             text = text.split("## Migrating many repositories", 1)[1].split("\n## ", 1)[0]
+            prose = re.sub(r"```.*?```", "", text, flags=re.S).splitlines()
+            assert all(line.count("`") % 2 == 0 for line in prose), "a code span over two lines"
         commands = azfeeds_commands(text, values)
         if path in TEMPLATES or path.name == "README.md":
             assert commands, f"{path.name} names no azfeeds command"
