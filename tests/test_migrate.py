@@ -690,33 +690,25 @@ def test_no_secret_reaches_the_reports_or_the_pull_request(tmp_path: Path) -> No
 
 
 def test_one_map_made_once_serves_the_campaign(emulator_factory: Any, tmp_path: Path) -> None:
-    """`azfeeds map --org orgA --org orgB --views --output map.json` against the emulator: one
-    feeds request per organization for the whole campaign, none from the repositories. Without
-    --views, a URL that names a view cannot be resolved from the map (exit 5, nothing written)."""
-    emu = emulator_factory(emulator_config_from_map())
-    pat = tmp_path / "pat"
-    pat.write_text(CAMPAIGN_PAT + "\n")
+    """`azfeeds map --org orgA --org orgB --views --output map.json` against the emulator: the API
+    is asked once for the campaign, never from a repository. With one PAT per organization, two
+    runs onto the same --output merge into the same map. Without --views, a URL that names a view
+    cannot be resolved from the map (exit 5, nothing written)."""
+    config = emulator_config_from_map()
+    for org in config["organizations"]:
+        org["pats"].append(f"pat-of-{org['name']}")  # each organization also has its own PAT
+    emu = emulator_factory(config)
     listener = Listener()
     env = base_env(listener, tmp_path)
     env["NO_PROXY"] = "127.0.0.1"  # the emulator; anything else still goes to the listener
-    maps = {}
-    for name, extra in (("map.json", ["--views"]), ("no-views.json", [])):
+
+    def make_map(output: str, pat: str, *args: str) -> Path:
+        pat_file = tmp_path / f"{pat}.txt"
+        pat_file.write_text(pat + "\n")
+        azfeeds = str(Path(sys.executable).parent / "azfeeds")
+        online = ["--api-url", emu.root_url, "--pat-file", str(pat_file)]
         made = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "azfeeds"),
-                "map",
-                "--org",
-                "orgA",
-                "--org",
-                "orgB",
-                *extra,
-                "--api-url",
-                emu.root_url,
-                "--pat-file",
-                str(pat),
-                "--output",
-                str(tmp_path / name),
-            ],
+            [azfeeds, "map", *args, *online, "--output", str(tmp_path / output)],
             cwd=tmp_path,
             env=env,
             capture_output=True,
@@ -724,18 +716,24 @@ def test_one_map_made_once_serves_the_campaign(emulator_factory: Any, tmp_path: 
             timeout=60,
         )
         assert made.returncode == 0, made.stderr
-        maps[name] = tmp_path / name
-    assert emu.count(route="feeds") == 4, "one feeds request per organization per map"
+        return tmp_path / output
+
+    one = make_map("map.json", CAMPAIGN_PAT, "--org", "orgA", "--org", "orgB", "--views")
+    assert emu.count(route="feeds") == 2, "one feeds request per organization"
+    make_map("merged.json", "pat-of-orgA", "--org", "orgA", "--views")
+    merged = make_map("merged.json", "pat-of-orgB", "--org", "orgB", "--views")
+    assert json.loads(merged.read_text()) == json.loads(one.read_text()), "the same map"
+    no_views = make_map("no-views.json", CAMPAIGN_PAT, "--org", "orgA", "--org", "orgB")
     requests = len(emu.log())
     env["AZFEEDS_REPORT_DIR"] = str(tmp_path / "reports")
     chosen = [s for s in specs() if s.name in ("uv-01", "uv-toml-01", "pip-01", "poetry-01")]
     for spec in chosen:
         repo = write_repo(tmp_path / "repos", spec)
-        without = run_script(repo, {**env, "AZFEEDS_MAP": str(maps["no-views.json"])})
+        without = run_script(repo, {**env, "AZFEEDS_MAP": str(no_views)})
         if spec.shape == "uv":  # shared@Release: a view
             assert without.returncode == 5 and "views of feed 'shared'" in without.stderr
             assert snapshot(repo) == expected(spec.before)
-        proc = run_script(repo, {**env, "AZFEEDS_MAP": str(maps["map.json"])})
+        proc = run_script(repo, {**env, "AZFEEDS_MAP": str(merged)})
         assert proc.returncode == 0, proc.stderr
         assert snapshot(repo) == expected(spec.after), spec.name
     assert len(emu.log()) == requests, "no request from any repository"

@@ -103,7 +103,7 @@ esac
 if [ -z "$map" ]; then
   problem="AZFEEDS_MAP is not set: make the campaign's map once with 'azfeeds map --org ORG --views --output map.json' and give its absolute path"
 elif [ ! -f "$map" ]; then
-  problem="AZFEEDS_MAP: no such file: $map (give an absolute path: this script runs inside each repository)"
+  problem="AZFEEDS_MAP: no such file: $map (one absolute path: this script runs inside each repository; merge maps into one file with 'azfeeds map --org ORG --views --output FILE')"
 fi
 
 # One directory per phase under AZFEEDS_REPORT_DIR: dry-run, apply, roll-back.
