@@ -431,6 +431,7 @@ def test_by_hand_in_any_repository(
     [
         ({"AZFEEDS_REPORT_DIR": "reports"}, "must be an absolute path"),
         ({"AZFEEDS_REPORT_DIR": "{repo}/.reports"}, "inside the repository"),
+        ({"AZFEEDS_REPORT_DIR": "{link}/reports"}, "inside the repository"),
         ({"AZFEEDS_MAP": ""}, "AZFEEDS_MAP is not set"),
         ({"AZFEEDS_MAP": "map.json"}, "AZFEEDS_MAP: no such file"),
         ({"DRY_RUN": "maybe"}, "DRY_RUN must be"),
@@ -447,7 +448,9 @@ def test_bad_settings_fail_with_nothing_written(
 ) -> None:
     repo, spec, env, _ = one_repo
     env["AZFEEDS_REPORT_DIR"] = str(tmp_path / "r")
-    env.update({k: v.format(repo=repo) for k, v in settings.items()})
+    link = tmp_path / "into-the-repository"
+    link.symlink_to(repo, target_is_directory=True)
+    env.update({k: v.format(repo=repo, link=link) for k, v in settings.items()})
     proc = run_script(repo, env)
     assert proc.returncode == 2
     assert message in proc.stderr

@@ -64,7 +64,10 @@ case "$report_dir" in
   /*) ;;
   *) say "AZFEEDS_REPORT_DIR must be an absolute path (this script runs inside each repository)"; exit 2 ;;
 esac
-case "${report_dir%/}/" in
+# Never inside the repository: its nearest existing directory, symbolic links resolved, decides.
+probe="$report_dir"
+while [ ! -d "$probe" ]; do probe="$(dirname "$probe")"; done
+case "$(cd "$probe" && pwd -P)/" in
   "$root"/*) say "AZFEEDS_REPORT_DIR is inside the repository ($root): the report would be committed"; exit 2 ;;
 esac
 if ! mkdir -p "$report_dir"; then
