@@ -8,7 +8,7 @@ exit codes of DESIGN.md section 5. Core modules are imported inside the commands
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -16,7 +16,16 @@ from . import __version__
 from .errors import AzfeedsError, ExitCode
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
+
+    from .auth import EntraConfig
+    from .client import HttpFeedsApi
+    from .credentials import AuthSettings, Broker
+    from .doctor import DoctorReport, PartialProvider
+    from .engine import OrgRequest, RewriteOptions, RewriteResult, TableProvider
+    from .planner import Plan
+    from .table import FeedTable
 
 INTERNAL_ERROR = 70
 HELP_WIDTH = 100  # fixed, so that --help is the same everywhere (and in the README)
@@ -188,7 +197,7 @@ def _max_wait() -> float:
     return max(0.0, value)
 
 
-def _auth_settings(net: "Network") -> Any:
+def _auth_settings(net: "Network") -> "AuthSettings":
     import os
 
     from .credentials import AuthSettings
@@ -203,7 +212,7 @@ def _auth_settings(net: "Network") -> Any:
     )
 
 
-def _api_and_broker(common: "Common", net: "Network") -> tuple[Any, Any]:
+def _api_and_broker(common: "Common", net: "Network") -> "tuple[HttpFeedsApi, Broker]":
     """The feeds API client and the credential broker of a command that uses the network
     (logging set up first; requests and msal are imported here, not at start-up)."""
     from .client import ClientSettings, HttpFeedsApi, new_session
@@ -222,10 +231,10 @@ def _api_and_broker(common: "Common", net: "Network") -> tuple[Any, Any]:
 
 def _table_provider(
     common: "Common", net: "Network", explicit_bases: tuple[str, ...] = (), all_views: bool = False
-) -> Callable[[Any], Any]:
+) -> "TableProvider":
     """The live table provider (imports requests only when called)."""
 
-    def provide(requests: Any) -> Any:
+    def provide(requests: "Sequence[OrgRequest]") -> "FeedTable":
         from .resolve import LiveSettings, live_table
 
         api, broker = _api_and_broker(common, net)
@@ -505,7 +514,7 @@ def rewrite(
     _guard(common, work)
 
 
-def _render_rewrite(common: "Common", result: Any, options: Any) -> int:
+def _render_rewrite(common: "Common", result: "RewriteResult", options: "RewriteOptions") -> int:
     from .report import envelope, table
 
     plan = result.plan
@@ -555,7 +564,7 @@ def _render_rewrite(common: "Common", result: Any, options: Any) -> int:
     return code
 
 
-def _summary(plan: Any, result: Any, options: Any) -> str:
+def _summary(plan: "Plan", result: "RewriteResult", options: "RewriteOptions") -> str:
     files = len(plan.changed_files)
     urls = len(plan.changes) + len(plan.unresolved)
     scanned = f"{result.scanned} file{'s' if result.scanned != 1 else ''} scanned"
@@ -731,8 +740,8 @@ def doctor(
     _guard(common, work)
 
 
-def _partial_provider(common: "Common", net: "Network") -> Callable[[Any], Any]:
-    def provide(requests: Any) -> Any:
+def _partial_provider(common: "Common", net: "Network") -> "PartialProvider":
+    def provide(requests: "Sequence[OrgRequest]") -> "tuple[FeedTable, dict[str, str]]":
         from .resolve import LiveSettings, partial_table
 
         api, broker = _api_and_broker(common, net)
@@ -765,7 +774,7 @@ def _prober(net: "Network") -> Callable[[str, str | None], tuple[int | None, flo
     return probe
 
 
-def _render_doctor(common: "Common", report: Any) -> int:
+def _render_doctor(common: "Common", report: "DoctorReport") -> int:
     from .report import doctor_result, doctor_text, envelope
 
     code = int(ExitCode.CHANGES) if report.problems else 0
@@ -807,10 +816,10 @@ def env_command(
 
         from .engine import load_workspace
         from .inspect import collect
+        from .kinds.base import FileKind
         from .planner import table_from_annotations
         from .report import envelope
         from .snippets import needs, render
-        from .sources import FileKind
         from .urls import look_alike_warning
 
         ws = load_workspace(_paths(paths), recursive=recursive, lock=False)
@@ -898,12 +907,13 @@ CachePolicyOpt = Annotated[
 ]
 
 
-def _entra_config(tenant: str | None, client_id: str | None) -> Any:
+def _entra_config(tenant: str | None, client_id: str | None) -> "EntraConfig":
     import os
 
     from .credentials import entra_config
 
-    return entra_config(os.environ, tenant, client_id)
+    config: EntraConfig = entra_config(os.environ, tenant, client_id)
+    return config
 
 
 @app.command()

@@ -19,8 +19,8 @@ from .inspect import (
     check_variables,
     collect,
 )
+from .kinds.base import FileKind
 from .planner import table_from_annotations
-from .sources import FileKind
 from .table import FeedTable, load_map
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]

@@ -7,20 +7,18 @@ tests can hand in an in-memory fake.
 
 from __future__ import annotations
 
-import configparser
 import difflib
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
-from .planner import FilePlan, Mode, Options, Plan, Planner, table_from_annotations
-from .sources import FileKind, Role, Site, SourceFile, load_source, may_hold_azure
+from .kinds import load_source
+from .kinds.base import FileKind, FilePlan, Role, Site, SourceFile, may_hold_azure
+from .planner import Mode, Options, Plan, Planner, table_from_annotations
 from .table import FeedTable, load_map
-from .tomlscan import TomlSyntaxError, scan_toml
 from .urls import (
     AzureUrl,
     OrgKey,
@@ -296,80 +294,7 @@ def rewrite(
 
 def verify(fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
     """Check a file's new text before it is written (exit 6 on any surprise)."""
-    source = fp.source
-    if source.kind.is_uv_config:
-        from .tomledit import verify_edit
-
-        verify_edit(source.path, source.text, new, fp.value_edits, fp.twins, fp.removed_twins)
-        return
-    if source.kind is FileKind.UV_LOCK:
-        _verify_lock(fp, new)
-        return
-    _verify_rescan(fp, new, pinned)
-    if source.kind is FileKind.PIP_CONF:
-        _verify_ini(fp, new)
-
-
-def _verify_lock(fp: FilePlan, new: str) -> None:
-    def keep(path: tuple[str | int, ...], value: str) -> bool:
-        return "_packaging" in value.lower()
-
-    scan = fp.source.toml
-    assert scan is not None  # a lock with edits was scanned when planned
-    try:
-        after = scan_toml(new, keep, tables=False, duplicates=False).strings
-    except TomlSyntaxError as exc:
-        raise _bug(fp, f"the rewritten lock does not scan ({exc.message})") from None
-    edits = {v.path: v.value for v in fp.value_edits}
-    expected = [(s.path, edits.get(s.path, s.value)) for s in scan.strings if keep(s.path, s.value)]
-    if expected != [(s.path, s.value) for s in after]:
-        raise _bug(fp, "the rewritten lock differs in more than the planned strings")
-
-
-def _verify_rescan(fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
-    source = fp.source
-    snapshot = Snapshot(source.path, source.snapshot.real, new.encode("utf-8"))
-    rescanned = load_source(snapshot, source.kind, pinned)
-    expected = [(s.key, fp.url_changes.get(s.url, s.url)) for s in source.sites]
-    if expected != [(s.key, s.url) for s in rescanned.sites]:
-        raise _bug(fp, "the rewritten file does not read back as planned")
-
-
-def _ini_values(text: str) -> dict[str, dict[str, str]]:
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
-    parser.read_string(text.lstrip("\ufeff"))
-    return {s: dict(parser.items(s)) for s in parser.sections()}
-
-
-_TOKEN_RE = re.compile(r"\S+")
-
-
-def _verify_ini(fp: FilePlan, new: str) -> None:
-    try:
-        before = _ini_values(fp.source.text)
-    except configparser.Error as exc:
-        raise FileError(
-            f"is not a valid pip configuration file: {str(exc).splitlines()[0]}",
-            path=fp.source.path,
-        ) from None
-    changes = fp.url_changes
-    for values in before.values():
-        for key, value in values.items():
-            values[key] = _TOKEN_RE.sub(lambda m: changes.get(m.group(0), m.group(0)), value)
-    try:
-        after = _ini_values(new)
-    except configparser.Error:
-        raise _bug(fp, "the rewritten file is not valid for pip") from None
-    if before != after:
-        raise _bug(fp, "the rewritten file gives pip other values than planned")
-
-
-def _bug(fp: FilePlan, message: str) -> FileError:
-    return FileError(
-        f"{message}; nothing was written",
-        path=fp.source.path,
-        hint="this is a bug in azfeeds: please report it with the file's layout",
-    )
+    fp.source.handler.verify(fp, new, pinned)
 
 
 # -- diff ---------------------------------------------------------------------------------------

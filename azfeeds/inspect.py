@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .planner import env_name
-from .sources import TWIN_MARKER, FileKind, Role, Site, SourceFile
+from .kinds.base import TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
 from .table import FeedTable
 from .urls import AzureUrl, decode_segment, is_uuid, look_alike_warning
 

@@ -14,14 +14,21 @@ from enum import Enum
 from pathlib import Path
 
 from .errors import FeedLookupError
-from .sources import (
-    TWIN_MARKER,
+from .kinds.base import (
+    Action,
     Annotation,
-    FileKind,
+    Change,
+    Edit,
+    FilePlan,
+    LockInputs,
     Role,
     Site,
     SourceFile,
-    format_annotation,
+    Twin,
+    TwinEdit,
+    ValueEdit,
+    credential_hint,
+    env_name,
 )
 from .table import Feed, FeedTable, Organization, Project, View
 from .tomlscan import KeyPath, TableInfo
@@ -29,16 +36,32 @@ from .urls import (
     AzureUrl,
     OrgKey,
     Readable,
-    UrlError,
     decode_segment,
     encode_name,
     format_readable,
     is_uuid,
     look_alike_warning,
-    parse_azure_url,
     parse_readable,
     redact_text,
 )
+
+__all__ = [
+    "Action",
+    "Change",
+    "Edit",
+    "FilePlan",
+    "Mode",
+    "Options",
+    "Plan",
+    "Planner",
+    "Skipped",
+    "TwinEdit",
+    "TwinVariables",
+    "ValueEdit",
+    "credential_hint",
+    "env_name",
+    "table_from_annotations",
+]
 
 
 class Mode(str, Enum):
@@ -47,34 +70,6 @@ class Mode(str, Enum):
     UUID = "uuid"
     ADD = "add"
     NAMES = "names"
-
-
-class Action(str, Enum):
-    """What a change does."""
-
-    REWRITE = "rewrite"  # name form -> UUID form, or back
-    RECREATED = "recreated"  # a UUID URL moved to the new UUID of a recreated feed
-    RENAMED = "renamed"  # the readable name follows a renamed project, feed or view
-    STRIP = "strip-credentials"
-    ADD_TWIN = "add-twin"
-    REMOVE_TWIN = "remove-twin"
-    LOCK = "lock"
-
-
-@dataclass(frozen=True)
-class Change:
-    """One planned change, as reported (URLs redacted)."""
-
-    path: Path
-    line: int
-    key: str
-    action: Action
-    old: str
-    new: str
-    old_form: str
-    new_form: str
-    organization: str
-    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,61 +91,6 @@ class TwinVariables:
     twin_of: str
     username_variable: str
     password_variable: str
-
-
-@dataclass(frozen=True)
-class Edit:
-    """Replace ``text[start:end]`` with ``text``."""
-
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True)
-class ValueEdit:
-    """A string value to change at a TOML key path (for the tomlkit check)."""
-
-    path: KeyPath
-    value: str
-
-
-@dataclass(frozen=True)
-class TwinEdit:
-    """A twin table to insert after the entry at ``after`` (for the tomlkit check)."""
-
-    after: KeyPath
-    name: str
-    url: str
-
-
-@dataclass
-class FilePlan:
-    """Everything that changes in one file."""
-
-    source: SourceFile
-    edits: list[Edit] = field(default_factory=list)
-    value_edits: list[ValueEdit] = field(default_factory=list)
-    twins: list[TwinEdit] = field(default_factory=list)
-    removed_twins: list[KeyPath] = field(default_factory=list)
-    url_changes: dict[str, str] = field(default_factory=dict)  # old url -> new url (for checks)
-
-    @property
-    def changed(self) -> bool:
-        """True when the file's bytes change."""
-        return bool(self.edits)
-
-    def new_text(self) -> str:
-        """The file's new text (one pass over the original, whatever the number of edits)."""
-        text = self.source.text
-        parts: list[str] = []
-        at = 0
-        for edit in sorted(self.edits, key=lambda e: (e.start, e.end)):
-            parts.append(text[at : edit.start])
-            parts.append(edit.text)
-            at = edit.end
-        parts.append(text[at:])
-        return "".join(parts)
 
 
 @dataclass
@@ -397,9 +337,9 @@ class Planner:
     # -- public ---------------------------------------------------------------------------
 
     def run(self, sources: Sequence[SourceFile], context: Sequence[SourceFile] = ()) -> Plan:
-        """Plan all files. ``context`` files are read for uv.lock consistency only."""
-        configs = [s for s in sources if s.kind is not FileKind.UV_LOCK]
-        locks = [s for s in sources if s.kind is FileKind.UV_LOCK]
+        """Plan all files. ``context`` files are read for lock consistency only."""
+        configs = [s for s in sources if not s.handler.is_lock]
+        locks = [s for s in sources if s.handler.is_lock]
         decisions: dict[int, list[_Decision]] = {}
         for source in configs:
             decisions[id(source)] = self._decide_file(source)
@@ -408,13 +348,16 @@ class Planner:
         for source in configs:
             self.plan.files.append(self._build_file(source, decisions[id(source)]))
         if self.options.lock and self.options.mode is not Mode.ADD:
-            all_configs = [*configs, *[c for c in context if c.kind is not FileKind.UV_LOCK]]
             config_decisions = [d for s in configs for d in decisions[id(s)]]
             for source in context:
-                if source.kind is not FileKind.UV_LOCK:
+                if not source.handler.is_lock:
                     config_decisions.extend(self._decide_file(source, context_only=True))
+            inputs = self._lock_inputs(config_decisions)
             for lock in locks:
-                self.plan.files.append(self._plan_lock(lock, config_decisions, all_configs))
+                follow = lock.handler.follow_up(lock, inputs)
+                self.plan.files.append(follow.file)
+                self.plan.changes.extend(follow.changes)
+                self.plan.actions.extend(follow.actions)
         elif locks and self.options.mode is Mode.ADD:
             for lock in locks:
                 self.plan.files.append(FilePlan(lock))
@@ -429,7 +372,7 @@ class Planner:
 
     def _decide_file(self, source: SourceFile, context_only: bool = False) -> list[_Decision]:
         out: list[_Decision] = []
-        removed = self._twin_tables_to_remove(source) if self.options.mode is Mode.NAMES else []
+        removed = source.handler.twin_spans(source) if self.options.mode is Mode.NAMES else []
         for site in source.sites:
             decision = _Decision(site, source)
             out.append(decision)
@@ -607,7 +550,7 @@ class Planner:
         if site.role is not Role.UV_INDEX:
             reason = (
                 "--mode add makes twins only for named [[tool.uv.index]] / [[index]] entries"
-                if site.kind.is_uv_config
+                if d.source.handler.twins
                 else "--mode add applies to uv configuration only"
             )
             self._skip(site, f"{reason}; use --mode uuid for this URL")
@@ -671,7 +614,7 @@ class Planner:
                 new = str(d.new_url)
                 fp.edits.append(Edit(d.site.start, d.site.end, new))
                 fp.url_changes[d.site.url] = new
-                if source.kind.is_toml:
+                if source.handler.toml_values:
                     fp.value_edits.append(ValueEdit(d.site.keypath, new))
                 action = d.action or Action.REWRITE
                 self._report(d, action, url, d.new_url)
@@ -708,7 +651,7 @@ class Planner:
 
     def _annotation_edits(self, fp: FilePlan, decisions: list[_Decision]) -> None:
         source = fp.source
-        if source.kind is FileKind.UV_LOCK:
+        if not source.handler.annotates:
             return
         by_line: dict[int, list[_Decision]] = defaultdict(list)
         for d in decisions:
@@ -746,43 +689,17 @@ class Planner:
     def _set_annotation(
         self, fp: FilePlan, line: int, ann: Annotation | None, entries: list[str]
     ) -> None:
-        source = fp.source
         existing = [str(e) if e is not None else "?" for e in ann.entries] if ann else []
         if ann is not None and existing == entries:
             return
-        if source.kind is FileKind.PIP_CONF:
-            if ann is not None:
-                if entries:
-                    indent = _indent_of(source.text, ann.start)
-                    fp.edits.append(
-                        Edit(
-                            ann.start,
-                            ann.end,
-                            indent + format_annotation(entries) + _line_end(source.text, ann.end),
-                        )
-                    )
-                else:
-                    fp.edits.append(Edit(ann.start, ann.end, ""))
-            elif entries:
-                start, _ = source.line_span(line)
-                indent = _indent_of(source.text, start)
-                nl = source.newline
-                fp.edits.append(Edit(start, start, indent + format_annotation(entries) + nl))
-            return
-        if ann is not None:
-            fp.edits.append(
-                Edit(ann.start, ann.end, ("  " + format_annotation(entries)) if entries else "")
-            )
-        elif entries:
-            _, end = source.line_span(line)
-            fp.edits.append(Edit(end, end, "  " + format_annotation(entries)))
+        fp.edits.extend(fp.source.handler.place_readable(fp.source, line, ann, entries))
 
     # -- twins ----------------------------------------------------------------------------
 
     def _twin_edits(self, fp: FilePlan, decisions: list[_Decision]) -> None:
         source = fp.source
-        scan = source.toml
-        if scan is None:
+        handler = source.handler
+        if not handler.twins:
             return
         names = {s.index_name.casefold() for s in source.sites if s.index_name}
         existing: dict[Identity, Site] = {}
@@ -797,7 +714,6 @@ class Planner:
         for d in decisions:
             if d.action is not Action.ADD_TWIN or d.identity is None or d.site.azure is None:
                 continue
-            table = _table_at(scan.tables, d.site.entry)
             url = d.site.azure
             base_name = d.site.index_name or _fallback_name(url)
             twin = existing.get(d.identity)
@@ -805,28 +721,18 @@ class Planner:
                 name = twin.index_name or "?"
                 self._twin_vars(name, base_name)
                 continue
-            if table is None:
+            name = _twin_name(base_name, names)
+            uuid_url = d.twin_url or ""
+            edit = handler.twin_edit(source, Twin(d.site, name, base_name, uuid_url), url.readable)
+            if edit is None:
                 self._skip(
                     d.site,
                     "this index is an inline table; --mode add needs a [[tool.uv.index]] table "
                     "(or use --mode uuid)",
                 )
                 continue
-            name = _twin_name(base_name, names)
             names.add(name.casefold())
-            uuid_url = d.twin_url or ""
-            nl = source.newline
-            insert_at = table.last_stmt_end
-            text = source.text
-            lead = nl if insert_at == len(text) and not text.endswith("\n") else ""
-            tail = "" if lead else nl
-            block = (
-                f'{lead}{nl}{table.header_text}  # {TWIN_MARKER} "{base_name}"{nl}'
-                f'name = "{name}"{nl}'
-                f'url = "{uuid_url}"  {format_annotation([url.readable])}{nl}'
-                f"explicit = true{tail}"
-            )
-            fp.edits.append(Edit(insert_at, insert_at, block))
+            fp.edits.append(edit)
             assert d.site.entry is not None
             fp.twins.append(TwinEdit(d.site.entry, name, uuid_url))
             self._twin_vars(name, base_name)
@@ -851,36 +757,8 @@ class Planner:
         if item not in self.plan.variables:
             self.plan.variables.append(item)
 
-    def _twin_tables_to_remove(self, source: SourceFile) -> list[tuple[int, int, TableInfo]]:
-        scan = source.toml
-        if scan is None or not source.kind.is_uv_config:
-            return []
-        out = []
-        text = source.text
-        nl = source.newline
-        for table in scan.tables:
-            if not table.is_array:
-                continue
-            span = scan.comments.get(table.header_line)
-            if span is None or TWIN_MARKER not in text[span[0] : span[1]]:
-                continue
-            start = table.header_start
-            end = table.last_stmt_end
-            if (
-                end == len(text)
-                and not text.endswith("\n")
-                and text[max(0, start - 2 * len(nl)) : start] == nl * 2
-            ):
-                start -= 2 * len(nl)
-            elif text[max(0, start - len(nl)) : start] == nl and (
-                start - len(nl) == 0 or text[start - len(nl) - 1] == "\n"
-            ):
-                start -= len(nl)
-            out.append((start, end, table))
-        return out
-
     def _twin_removals(self, fp: FilePlan) -> None:
-        for start, end, table in self._twin_tables_to_remove(fp.source):
+        for start, end, table in fp.source.handler.twin_spans(fp.source):
             fp.edits.append(Edit(start, end, ""))
             fp.removed_twins.append(table.path)
             site = next((s for s in fp.source.sites if s.entry == table.path), None)
@@ -901,12 +779,10 @@ class Planner:
                 )
             )
 
-    # -- uv.lock --------------------------------------------------------------------------
+    # -- locks ----------------------------------------------------------------------------
 
-    def _plan_lock(
-        self, lock: SourceFile, config: list[_Decision], configs: list[SourceFile]
-    ) -> FilePlan:
-        fp = FilePlan(lock)
+    def _lock_inputs(self, config: list[_Decision]) -> LockInputs:
+        """What the configuration's decisions mean for its locks."""
         mapping: dict[str, str] = {}
         recreated: dict[str, str] = {}
         by_identity: dict[Identity, set[str]] = defaultdict(set)
@@ -926,87 +802,13 @@ class Planner:
                 mapping[str(d.site.azure.without_userinfo())] = str(d.new_url.without_userinfo())
             if d.identity is not None:
                 by_identity[d.identity].add(str(final.without_userinfo()))
-        if not lock.scanned:
-            pending = set(mapping) | set(recreated)
-            spans = lock.lock_url_spans()
-            quick = {span[3] for span in spans}
-            if all(u in config_urls and u not in pending for u in quick):
-                return fp  # every registry string is already right: no parse needed
-            if self.options.quick_lock and all(u in config_urls or u in mapping for u in quick):
-                return self._quick_lock(fp, mapping, spans)
-            lock.ensure_scanned()
-        stale: dict[str, list[str]] = defaultdict(list)
-        for site in lock.sites:
-            if site.azure is None:
-                continue
-            target = mapping.get(site.url)
-            if target is None and site.url in recreated:
-                if site.role is Role.LOCK_REGISTRY:
-                    stale[site.url].append(_lock_package(lock, site))
-                continue
-            if target is None and site.url not in config_urls:
-                target = self._lock_sync_target(site, by_identity)
-            if target is None or target == site.url:
-                continue
-            fp.edits.append(Edit(site.start, site.end, target))
-            fp.value_edits.append(ValueEdit(site.keypath, target))
-            fp.url_changes[site.url] = target
-            new = _parse(target)
-            self.plan.changes.append(
-                Change(
-                    site.path,
-                    site.line,
-                    site.key,
-                    Action.LOCK,
-                    site.azure.redacted,
-                    new.redacted if new else target,
-                    site.azure.readable,
-                    new.readable if new else "?",
-                    site.azure.org,
-                    None,
-                )
-            )
-        for old, packages in stale.items():
-            names = ", ".join(sorted({p for p in packages if p}))
-            self.plan.actions.append(
-                f"{lock.path}: the lock still pins files of the deleted feed "
-                f"({_redacted(old)}); run 'uv lock' to re-resolve {names or 'its packages'}"
-            )
-        return fp
-
-    def _quick_lock(
-        self, fp: FilePlan, mapping: dict[str, str], spans: list[tuple[int, int, str, str]]
-    ) -> FilePlan:
-        """--check without output of the new text: the lock's changes from a search, no parse.
-
-        Used only when every Azure string in the lock is either right or a plain rename of a
-        configuration URL; anything subtler (repairs, recreated feeds) takes the full scan.
-        """
-        lock = fp.source
-        line, at = 1, 0
-        for start, end, key, url in spans:
-            target = mapping.get(url)
-            if target is None:
-                continue
-            line += lock.text.count("\n", at, start)
-            at = start
-            fp.edits.append(Edit(start, end, target))
-            old, new = _parse(url), _parse(target)
-            self.plan.changes.append(
-                Change(
-                    lock.path,
-                    line,
-                    key,
-                    Action.LOCK,
-                    old.redacted if old else _redacted(url),
-                    new.redacted if new else _redacted(target),
-                    old.readable if old else "?",
-                    new.readable if new else "?",
-                    old.org if old else "",
-                    None,
-                )
-            )
-        return fp
+        return LockInputs(
+            mapping,
+            recreated,
+            config_urls,
+            self.options.quick_lock,
+            lambda site: self._lock_sync_target(site, by_identity),
+        )
 
     def _lock_sync_target(self, site: Site, by_identity: dict[Identity, set[str]]) -> str | None:
         url = site.azure
@@ -1026,29 +828,6 @@ class Planner:
 
 # -- small helpers ----------------------------------------------------------------------------
 
-_ENV_RE = re.compile(r"[^A-Za-z0-9]")
-
-
-def env_name(index_name: str) -> str:
-    """The ``<NAME>`` of ``UV_INDEX_<NAME>_USERNAME``: upper case, non-alphanumerics -> ``_``."""
-    return _ENV_RE.sub("_", index_name).upper()
-
-
-def credential_hint(site: Site) -> str:
-    """Which variables replace credentials written into an URL at this site."""
-    name = site.index_name
-    if site.role in (Role.UV_INDEX, Role.UV_PUBLISH) and name:
-        env = env_name(name)
-        return f"UV_INDEX_{env}_USERNAME and UV_INDEX_{env}_PASSWORD"
-    if site.role is Role.POETRY and name:
-        env = env_name(name)
-        return f"POETRY_HTTP_BASIC_{env}_USERNAME and POETRY_HTTP_BASIC_{env}_PASSWORD"
-    if site.role is Role.PDM and name:
-        return f"the source's username/password in PDM config ('pdm config pypi.{name}.password')"
-    if site.role is Role.UV_INDEX_URL:
-        return "a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
-    return "keyring (artifacts-keyring) or a netrc entry for the host"
-
 
 def _fallback_name(url: AzureUrl) -> str:
     return re.sub(r"[^a-z0-9]+", "-", f"azure-{url.org}-{url.feed_name}".lower()).strip("-")
@@ -1063,12 +842,6 @@ def _twin_name(base: str, taken: set[str]) -> str:
     return name
 
 
-def _table_at(tables: list[TableInfo], path: KeyPath | None) -> TableInfo | None:
-    if path is None:
-        return None
-    return next((t for t in tables if t.is_array and t.path == path), None)
-
-
 def _inside(site: Site, span: tuple[int, int, TableInfo]) -> bool:
     return span[0] <= site.start < span[1]
 
@@ -1078,21 +851,6 @@ def _key_of(path: KeyPath) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + part)
     return out
-
-
-def _indent_of(text: str, line_start: int) -> str:
-    end = line_start
-    while end < len(text) and text[end] in " \t":
-        end += 1
-    return text[line_start:end]
-
-
-def _line_end(text: str, end: int) -> str:
-    if text[max(0, end - 2) : end] == "\r\n":
-        return "\r\n"
-    if text[max(0, end - 1) : end] == "\n":
-        return "\n"
-    return ""
 
 
 def _readable_key(text: str) -> str:
@@ -1106,20 +864,5 @@ def _parse_readable_strict(text: str) -> Readable:
     return parsed
 
 
-def _parse(url: str) -> AzureUrl | None:
-    try:
-        return parse_azure_url(url)
-    except UrlError:
-        return None
-
-
 def _redacted(url: str) -> str:
     return redact_text(url)
-
-
-def _lock_package(lock: SourceFile, site: Site) -> str:
-    scan = lock.toml
-    path = site.keypath
-    if scan is None or len(path) < 2 or path[0] != "package":
-        return ""
-    return next((s.value for s in scan.strings if s.path == (*path[:2], "name")), "")

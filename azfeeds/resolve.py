@@ -17,7 +17,7 @@ from .client import CLOUD_FEEDS_API, Answer, FeedsApi, feeds_url, views_url
 from .credentials import Broker, Target
 from .engine import OrgRequest
 from .errors import ApiError, AuthError, AzfeedsError, UsageError
-from .planner import env_name
+from .kinds.base import env_name
 from .table import Feed, FeedTable, Organization, Project, View
 from .urls import UrlError, is_uuid, parse_azure_url
 

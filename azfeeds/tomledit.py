@@ -19,7 +19,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.items import AoT, Array, Table
 
 from .errors import FileError
-from .planner import TwinEdit, ValueEdit
+from .kinds.base import TwinEdit, ValueEdit
 from .tomlscan import KeyPath
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FileError, UsageError
-from .sources import SUPPORTED_NAMES, FileKind, classify
+from .kinds import SUPPORTED_NAMES, classify
+from .kinds.base import FileKind
 
 SKIP_DIRS = frozenset({".git", ".venv", "node_modules", "__pycache__"})
 

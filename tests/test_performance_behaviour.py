@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import azfeeds.sources
+import azfeeds.kinds.tomlsites
 from azfeeds.engine import RewriteOptions, rewrite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,13 +61,13 @@ def test_map_json_and_env_are_offline_too(one_project: Path) -> None:
 
 def count_scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     scanned: list[str] = []
-    real = azfeeds.sources.scan_toml
+    real = azfeeds.kinds.tomlsites.scan_toml
 
     def spy(text: str, *args: object, **kwargs: object) -> object:
         scanned.append(text[:40])
         return real(text, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(azfeeds.sources, "scan_toml", spy)
+    monkeypatch.setattr(azfeeds.kinds.tomlsites, "scan_toml", spy)
     return scanned
 
 

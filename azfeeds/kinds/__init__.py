@@ -1,0 +1,113 @@
+"""The file kinds azfeeds handles: one module each, found through one registry.
+
+Each registry line names a kind, the module that handles it and the files it claims. Claims are
+plain data here, so that walking a tree loads no kind module; a kind's module is imported the
+first time a run meets a file of that kind (``handler_for``). A new file kind is one new module
+and one line below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+
+from ..fsio import Snapshot, decode_text, dominant_newline
+from .base import FileKind, Kind, SourceFile
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One kind: its module and the file names it claims."""
+
+    kind: FileKind
+    module: str  # module in azfeeds.kinds that defines KIND
+    names: tuple[str, ...] = ()  # exact file names
+    folded_names: tuple[str, ...] = ()  # file names, any case
+    prefixes: tuple[str, ...] = ()  # with ``suffixes``: any case, e.g. requirements*.txt
+    suffixes: tuple[str, ...] = ()
+    explicit_suffixes: tuple[str, ...] = ()  # also claimed when named on the command line
+
+    def claims(self, name: str, lower: str) -> bool:
+        """Whether a file of this name is of this kind (in a walk)."""
+        if name in self.names or lower in self.folded_names:
+            return True
+        return (
+            bool(self.prefixes)
+            and lower.startswith(self.prefixes)
+            and lower.endswith(self.suffixes)
+        )
+
+
+REGISTRY: tuple[Registration, ...] = (
+    Registration(FileKind.PYPROJECT, "pyproject", names=("pyproject.toml",)),
+    Registration(FileKind.UV_TOML, "uvtoml", names=("uv.toml",)),
+    Registration(FileKind.UV_LOCK, "uvlock", names=("uv.lock",)),
+    Registration(
+        FileKind.PIP_CONF,
+        "pipconf",
+        folded_names=("pip.conf", "pip.ini"),
+        explicit_suffixes=(".conf", ".ini"),
+    ),
+    Registration(
+        FileKind.REQUIREMENTS,
+        "requirements",
+        prefixes=("requirements", "constraints"),
+        suffixes=(".txt",),
+        explicit_suffixes=(".txt", ".in"),
+    ),
+)
+
+# explicit files: requirements before pip.conf (the order the suffixes were always tried in)
+_EXPLICIT_ORDER = (FileKind.REQUIREMENTS, FileKind.PIP_CONF)
+_BY_KIND = {r.kind: r for r in REGISTRY}
+
+SUPPORTED_NAMES = (
+    "pyproject.toml, uv.toml, uv.lock, pip.conf, pip.ini, requirements*.txt, constraints*.txt"
+)
+
+
+def classify(path: Path | str, explicit: bool = False) -> FileKind | None:
+    """The kind of a file from its name; ``explicit`` files may also match by extension."""
+    name = path if isinstance(path, str) else path.name
+    lower = name.lower()
+    for registration in REGISTRY:
+        if registration.claims(name, lower):
+            return registration.kind
+    if explicit:
+        for kind in _EXPLICIT_ORDER:
+            if lower.endswith(_BY_KIND[kind].explicit_suffixes):
+                return kind
+    return None
+
+
+_HANDLERS: dict[FileKind, Kind] = {}
+
+
+def handler_for(kind: FileKind) -> Kind:
+    """The handler of a kind, its module imported on first use."""
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        module = import_module(f"{__name__}.{_BY_KIND[kind].module}")
+        handler = module.KIND
+        assert isinstance(handler, Kind)
+        _HANDLERS[kind] = handler
+    return handler
+
+
+def load_source(
+    snapshot: Snapshot, kind: FileKind, pinned: tuple[str, ...] = (), *, lazy_lock: bool = False
+) -> SourceFile:
+    """Decode and scan a file. Raises FileError for undecodable or malformed files.
+
+    With ``lazy_lock``, a lock is only decoded: it is scanned when ``ensure_scanned`` is called,
+    which a run does only when one of its strings may have to change.
+    """
+    text = decode_text(snapshot)
+    source = SourceFile(snapshot, kind, text, dominant_newline(text), pinned=pinned)
+    handler = handler_for(kind)
+    if handler.is_lock and lazy_lock:
+        source.scanned = False
+        return source
+    handler.scan(source, pinned)
+    return source

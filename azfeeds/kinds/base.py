@@ -1,0 +1,433 @@
+"""The vocabulary every file kind shares, and the one small interface a kind implements.
+
+A *kind* (``Kind``) is one module in this package that knows one kind of file:
+
+- which files it claims (declared on its registry line in ``kinds/__init__.py``, so that
+  classifying a file name loads no kind module);
+- ``scan``: find the index-URL sites in a file, and the readable names azfeeds wrote beside them;
+- ``place_readable``: where the readable name of a line's UUID-form URLs goes (a trailing comment,
+  or a comment line above for pip.conf);
+- ``verify``: check a file's new text before it is written;
+- its lock follow-up: a configuration kind names the lock that follows it (``lock``); a lock kind
+  plans its own edits from the configuration's decisions (``follow_up``).
+
+Readable names (``Project/feed[@view]``) are written exactly as the URL's segments were. When one
+line holds several UUID-form URLs, the names are listed in their order, comma-separated, with
+``?`` for one whose names are unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from ..fsio import Snapshot
+from ..tomlscan import KeyPath, TableInfo, TomlScan
+from ..urls import AzureUrl, Readable, UrlError, parse_azure_url, parse_readable
+
+if TYPE_CHECKING:
+    from ..errors import FileError
+
+ANNOTATION_PREFIX = "azfeeds:"
+TWIN_MARKER = "azfeeds: twin of"
+_AZURE_BYTES_RE = re.compile(rb"(?i)/_packaging/")
+
+
+class FileKind(str, Enum):
+    """The kinds of file azfeeds handles (one module each in ``azfeeds.kinds``)."""
+
+    PYPROJECT = "pyproject.toml"
+    UV_TOML = "uv.toml"
+    UV_LOCK = "uv.lock"
+    PIP_CONF = "pip.conf"
+    REQUIREMENTS = "requirements"
+
+    @property
+    def is_toml(self) -> bool:
+        """TOML documents."""
+        return self in (FileKind.PYPROJECT, FileKind.UV_TOML, FileKind.UV_LOCK)
+
+    @property
+    def is_uv_config(self) -> bool:
+        """uv configuration (pyproject.toml or uv.toml)."""
+        return self in (FileKind.PYPROJECT, FileKind.UV_TOML)
+
+
+class Role(str, Enum):
+    """What an URL site is for."""
+
+    UV_INDEX = "uv-index"  # [[tool.uv.index]] / [[index]] url
+    UV_PUBLISH = "uv-publish-url"  # ... publish-url
+    UV_INDEX_URL = "uv-index-url"  # index-url / extra-index-url (older uv keys, [pip] keys)
+    POETRY = "poetry-source"
+    PDM = "pdm-source"
+    PIP_CONF = "pip-conf"
+    REQUIREMENTS = "requirements"
+    LOCK_REGISTRY = "lock-registry"
+    LOCK_INDEX = "lock-index"
+
+    @property
+    def in_lock(self) -> bool:
+        """A lock file string."""
+        return self in (Role.LOCK_REGISTRY, Role.LOCK_INDEX)
+
+
+# -- what a scan finds --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A readable-name comment written by azfeeds, and the span that holds it."""
+
+    line: int  # the line of the URL(s) it names
+    start: int  # span to replace or remove
+    end: int
+    entries: tuple[Readable | None, ...]
+
+
+@dataclass(frozen=True)
+class Site:
+    """One index URL in a file."""
+
+    path: Path
+    kind: FileKind
+    role: Role
+    key: str  # human key, e.g. "tool.uv.index[0].url"
+    line: int
+    start: int  # offsets of the URL text inside the file text
+    end: int
+    url: str
+    azure: AzureUrl | None
+    problem: str | None = None  # why this Azure-shaped URL cannot be rewritten
+    index_name: str | None = None
+    entry: KeyPath | None = None  # key path of the index table that holds it (uv indexes)
+    keypath: KeyPath = ()  # TOML key path of the string
+
+    @property
+    def location(self) -> str:
+        """``file:line``."""
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class SourceFile:
+    """A scanned file."""
+
+    snapshot: Snapshot
+    kind: FileKind
+    text: str
+    newline: str
+    sites: list[Site] = field(default_factory=list)
+    annotations: dict[int, Annotation] = field(default_factory=dict)
+    toml: TomlScan | None = None
+    pinned: tuple[str, ...] = ()
+    scanned: bool = True  # False for a lock not scanned yet (see ensure_scanned)
+
+    @property
+    def handler(self) -> Kind:
+        """The module-level ``Kind`` that handles this file (imported on first use)."""
+        from . import handler_for
+
+        return handler_for(self.kind)
+
+    def ensure_scanned(self) -> None:
+        """Scan a lazily loaded lock now (the first time its sites are needed)."""
+        if not self.scanned:
+            self.scanned = True
+            self.handler.scan(self, self.pinned)
+
+    def lock_urls(self) -> list[str]:
+        """Azure URLs of a lock file, by a cheap search (no parse)."""
+        return self.handler.lock_urls(self)
+
+    @property
+    def path(self) -> Path:
+        """The path as shown."""
+        return self.snapshot.path
+
+    def line_span(self, line: int) -> tuple[int, int]:
+        """Offsets of a line's content (without its line ending)."""
+        if self.toml is not None:
+            return self.toml.line_span(line)
+        return line_span(self.text, line)
+
+
+# -- what a plan changes ------------------------------------------------------------------------
+
+
+class Action(str, Enum):
+    """What a change does."""
+
+    REWRITE = "rewrite"  # name form -> UUID form, or back
+    RECREATED = "recreated"  # a UUID URL moved to the new UUID of a recreated feed
+    RENAMED = "renamed"  # the readable name follows a renamed project, feed or view
+    STRIP = "strip-credentials"
+    ADD_TWIN = "add-twin"
+    REMOVE_TWIN = "remove-twin"
+    LOCK = "lock"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One planned change, as reported (URLs redacted)."""
+
+    path: Path
+    line: int
+    key: str
+    action: Action
+    old: str
+    new: str
+    old_form: str
+    new_form: str
+    organization: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``text[start:end]`` with ``text``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ValueEdit:
+    """A string value to change at a TOML key path (for the tomlkit check)."""
+
+    path: KeyPath
+    value: str
+
+
+@dataclass(frozen=True)
+class TwinEdit:
+    """A twin table to insert after the entry at ``after`` (for the tomlkit check)."""
+
+    after: KeyPath
+    name: str
+    url: str
+
+
+@dataclass
+class FilePlan:
+    """Everything that changes in one file."""
+
+    source: SourceFile
+    edits: list[Edit] = field(default_factory=list)
+    value_edits: list[ValueEdit] = field(default_factory=list)
+    twins: list[TwinEdit] = field(default_factory=list)
+    removed_twins: list[KeyPath] = field(default_factory=list)
+    url_changes: dict[str, str] = field(default_factory=dict)  # old url -> new url (for checks)
+
+    @property
+    def changed(self) -> bool:
+        """True when the file's bytes change."""
+        return bool(self.edits)
+
+    def new_text(self) -> str:
+        """The file's new text (one pass over the original, whatever the number of edits)."""
+        text = self.source.text
+        parts: list[str] = []
+        at = 0
+        for edit in sorted(self.edits, key=lambda e: (e.start, e.end)):
+            parts.append(text[at : edit.start])
+            parts.append(edit.text)
+            at = edit.end
+        parts.append(text[at:])
+        return "".join(parts)
+
+
+@dataclass
+class LockInputs:
+    """What the configuration's decisions mean for a lock (built by the planner)."""
+
+    mapping: dict[str, str]  # configuration URL -> its new URL
+    recreated: dict[str, str]  # URL of a recreated feed -> the new URL (the lock keeps the old)
+    config_urls: set[str]  # every final configuration URL
+    quick: bool  # nothing is written or shown: plan from a search when that suffices
+    sync_target: Callable[[Site], str | None]  # the one configuration URL of a lock URL's feed
+
+
+@dataclass
+class LockPlan:
+    """A lock's follow-up: its file plan, its reported changes, the actions left to the user."""
+
+    file: FilePlan
+    changes: list[Change] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A twin index to insert (add mode): after the entry of ``site``."""
+
+    site: Site
+    name: str  # the twin's index name
+    base_name: str  # the original's index name
+    url: str  # UUID form, no userinfo
+
+
+# -- the interface ------------------------------------------------------------------------------
+
+
+class Kind:
+    """One kind of file. Subclasses override what differs; the defaults suit a plain text file
+    whose readable name is a trailing comment on the URL's own line."""
+
+    kind: ClassVar[FileKind]
+    is_lock: ClassVar[bool] = False  # planned after the configuration, from its decisions
+    lock: ClassVar[FileKind | None] = None  # the lock that follows this configuration
+    toml_values: ClassVar[bool] = False  # edits are also checked as TOML values (tomlkit)
+    twins: ClassVar[bool] = False  # --mode add can insert twin index entries here
+    annotates: ClassVar[bool] = True  # readable names are written beside UUID-form URLs
+
+    def scan(self, source: SourceFile, pinned: tuple[str, ...]) -> None:
+        """Fill ``source.sites`` and ``source.annotations``. Raises FileError on a bad file."""
+        raise NotImplementedError
+
+    def place_readable(
+        self, source: SourceFile, line: int, ann: Annotation | None, entries: list[str]
+    ) -> list[Edit]:
+        """Edits that write ``entries`` as the readable name of ``line`` (none: remove it)."""
+        if ann is not None:
+            return [
+                Edit(ann.start, ann.end, ("  " + format_annotation(entries)) if entries else "")
+            ]
+        if entries:
+            _, end = source.line_span(line)
+            return [Edit(end, end, "  " + format_annotation(entries))]
+        return []
+
+    def verify(self, fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
+        """Check ``new`` before it is written: it must read back with the planned URLs."""
+        from . import load_source
+
+        source = fp.source
+        snapshot = Snapshot(source.path, source.snapshot.real, new.encode("utf-8"))
+        rescanned = load_source(snapshot, source.kind, pinned)
+        expected = [(s.key, fp.url_changes.get(s.url, s.url)) for s in source.sites]
+        if expected != [(s.key, s.url) for s in rescanned.sites]:
+            raise bug(fp, "the rewritten file does not read back as planned")
+
+    # -- add mode (uv configuration) ----------------------------------------------------------
+
+    def twin_edit(self, source: SourceFile, twin: Twin, readable: str) -> Edit | None:
+        """The insertion of a twin entry; None when the entry's shape cannot take one."""
+        return None
+
+    def twin_spans(self, source: SourceFile) -> list[tuple[int, int, TableInfo]]:
+        """Spans of the twin entries azfeeds added earlier (removed by ``--mode names``)."""
+        return []
+
+    # -- locks ----------------------------------------------------------------------------------
+
+    def lock_urls(self, source: SourceFile) -> list[str]:
+        """A lock's Azure URLs by a cheap search (locks only)."""
+        return []
+
+    def follow_up(self, lock: SourceFile, inputs: LockInputs) -> LockPlan:
+        """A lock's edits that follow the configuration (locks only)."""
+        return LockPlan(FilePlan(lock))
+
+
+# -- shared helpers -----------------------------------------------------------------------------
+
+
+def may_hold_azure(data: bytes) -> bool:
+    """Cheap byte test before any parse: does the file mention ``/_packaging/`` at all?"""
+    return _AZURE_BYTES_RE.search(data) is not None
+
+
+def lines(text: str) -> Iterator[tuple[int, int, str]]:
+    """(line number, start offset, content without line ending)."""
+    start = 0
+    number = 1
+    n = len(text)
+    while start <= n:
+        nl = text.find("\n", start)
+        end = n if nl < 0 else nl
+        content_end = end - 1 if end > start and text[end - 1] == "\r" else end
+        yield number, start, text[start:content_end]
+        if nl < 0:
+            return
+        start = nl + 1
+        number += 1
+
+
+def line_span(text: str, line: int) -> tuple[int, int]:
+    """Offsets of a line's content (without its line ending)."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.index("\n", start) + 1
+    end = text.find("\n", start)
+    end = len(text) if end < 0 else end
+    if end > start and text[end - 1] == "\r":
+        end -= 1
+    return start, end
+
+
+def azure_or_problem(url: str, pinned: tuple[str, ...]) -> tuple[AzureUrl | None, str | None, bool]:
+    """(parsed, problem, is_azure)."""
+    try:
+        parsed = parse_azure_url(url, pinned)
+    except UrlError as exc:
+        return None, str(exc), True
+    return parsed, None, parsed is not None
+
+
+def entries(text: str) -> tuple[Readable | None, ...]:
+    """The entries of an annotation's text."""
+    return tuple(parse_readable(part) for part in text.split(","))
+
+
+def format_annotation(names: Iterable[str]) -> str:
+    """The comment text azfeeds writes: ``# azfeeds: A, B``."""
+    return f"# {ANNOTATION_PREFIX} " + ", ".join(names)
+
+
+def annotation_start(text: str, hash_at: int) -> int:
+    """Where an inline annotation starts: azfeeds writes two spaces before its '#'."""
+    ws = hash_at
+    while ws > 0 and text[ws - 1] in " \t":
+        ws -= 1
+    return hash_at - 2 if hash_at - ws >= 2 else ws
+
+
+def bug(fp: FilePlan, message: str) -> FileError:
+    """The error of a verification that failed (nothing is written)."""
+    from ..errors import FileError
+
+    return FileError(
+        f"{message}; nothing was written",
+        path=fp.source.path,
+        hint="this is a bug in azfeeds: please report it with the file's layout",
+    )
+
+
+_ENV_RE = re.compile(r"[^A-Za-z0-9]")
+
+
+def env_name(index_name: str) -> str:
+    """The ``<NAME>`` of ``UV_INDEX_<NAME>_USERNAME``: upper case, non-alphanumerics -> ``_``."""
+    return _ENV_RE.sub("_", index_name).upper()
+
+
+def credential_hint(site: Site) -> str:
+    """Which variables replace credentials written into an URL at this site."""
+    name = site.index_name
+    if site.role in (Role.UV_INDEX, Role.UV_PUBLISH) and name:
+        env = env_name(name)
+        return f"UV_INDEX_{env}_USERNAME and UV_INDEX_{env}_PASSWORD"
+    if site.role is Role.POETRY and name:
+        env = env_name(name)
+        return f"POETRY_HTTP_BASIC_{env}_USERNAME and POETRY_HTTP_BASIC_{env}_PASSWORD"
+    if site.role is Role.PDM and name:
+        return f"the source's username/password in PDM config ('pdm config pypi.{name}.password')"
+    if site.role is Role.UV_INDEX_URL:
+        return "a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
+    return "keyring (artifacts-keyring) or a netrc entry for the host"
