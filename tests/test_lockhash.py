@@ -1,4 +1,4 @@
-"""azfeeds.lockhash against hashes the real Poetry and PDM wrote.
+"""azfeeds.kinds.lockhash against hashes the real Poetry and PDM wrote.
 
 ``fixtures/lockhash/real-clients.json`` holds pyproject files of our own, each locked against the
 emulator by a real client (Poetry 1.8.5, 2.2.1 and 2.5.1; PDM 2.2.1, 2.15.4, 2.19.3 and 2.29.4),
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import tomlkit
 
-from azfeeds import lockhash
-from azfeeds.lockhash import (
+from azfeeds.kinds import lockhash
+from azfeeds.kinds.lockhash import (
     PDM_VARIANTS,
     POETRY_VARIANTS,
     compute,
