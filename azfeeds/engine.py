@@ -77,7 +77,7 @@ def _load(
             path=candidate.name,
             hint="convert it to UTF-8 (iconv -f UTF-16 -t UTF-8), then run azfeeds again",
         )
-    if not may_hold_azure(data):
+    if not may_hold_azure(data) and not candidate.kind.follows_pyproject:
         return None
     if has_nul(data):
         raise FileError(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import FeedLookupError
 from .kinds.base import (
@@ -19,6 +20,7 @@ from .kinds.base import (
     Annotation,
     Change,
     Edit,
+    FileKind,
     FilePlan,
     LockInputs,
     Role,
@@ -44,6 +46,10 @@ from .urls import (
     parse_readable,
     redact_text,
 )
+
+if TYPE_CHECKING:
+    from .kinds.clientlock import ClientLock
+    from .kinds.lockhash import HashVariant
 
 __all__ = [
     "Action",
@@ -345,8 +351,11 @@ class Planner:
             decisions[id(source)] = self._decide_file(source)
         if self.errors:
             self._raise_errors()
+        client_locks = self._verify_client_locks(configs, locks, decisions)
+        built: dict[int, FilePlan] = {}
         for source in configs:
-            self.plan.files.append(self._build_file(source, decisions[id(source)]))
+            built[id(source)] = self._build_file(source, decisions[id(source)])
+            self.plan.files.append(built[id(source)])
         if self.options.lock and self.options.mode is not Mode.ADD:
             config_decisions = [d for s in configs for d in decisions[id(s)]]
             for source in context:
@@ -354,7 +363,12 @@ class Planner:
                     config_decisions.extend(self._decide_file(source, context_only=True))
             inputs = self._lock_inputs(config_decisions)
             for lock in locks:
-                follow = lock.handler.follow_up(lock, inputs)
+                kept = client_locks.get(id(lock))
+                if kept is not None:
+                    handler, pyproject, variant, moved = kept
+                    follow = handler.follow_pyproject(lock, variant, built[id(pyproject)], moved)
+                else:
+                    follow = lock.handler.follow_up(lock, inputs)
                 self.plan.files.append(follow.file)
                 self.plan.changes.extend(follow.changes)
                 self.plan.actions.extend(follow.actions)
@@ -364,6 +378,55 @@ class Planner:
         if self.errors:
             self._raise_errors()
         return self.plan
+
+    def _verify_client_locks(
+        self,
+        configs: Sequence[SourceFile],
+        locks: Sequence[SourceFile],
+        decisions: dict[int, list[_Decision]],
+    ) -> dict[int, tuple[ClientLock, SourceFile, HashVariant, dict[str, str]]]:
+        """Verify first (DESIGN.md section 4a): for each poetry.lock or pdm.lock beside a
+        pyproject.toml whose Poetry or PDM source URLs are about to change, the lock's hash must
+        be reproduced from the pyproject as it is now. When it is, the lock is kept (its new hash
+        follows the new text); when it is not, that client's sources stay as they are, and are
+        reported as skipped with the command to run (they work in name form: no --check
+        failure)."""
+        kept: dict[int, tuple[ClientLock, SourceFile, HashVariant, dict[str, str]]] = {}
+        if not self.options.lock or self.options.mode is Mode.ADD:
+            return kept
+        from .kinds.clientlock import ClientLock
+
+        pyprojects = {s.path.parent: s for s in configs if s.kind is FileKind.PYPROJECT}
+        for lock in locks:
+            handler = lock.handler
+            pyproject = pyprojects.get(lock.path.parent)
+            if not isinstance(handler, ClientLock) or pyproject is None:
+                continue
+            moving = [
+                d
+                for d in decisions[id(pyproject)]
+                if d.site.role is handler.role
+                and d.new_url is not None
+                and str(d.new_url) != d.site.url
+            ]
+            if not moving:
+                continue
+            variant, reason = handler.check(lock, pyproject.text)
+            if variant is not None:
+                moved = {d.site.url: str(d.new_url) for d in moving}
+                kept[id(lock)] = (handler, pyproject, variant, moved)
+                continue
+            for d in moving:
+                d.new_url = None
+                d.action = None
+                d.note = None
+                self._skip(d.site, f"{lock.path} cannot be kept true: {reason}")
+            self.plan.actions.append(
+                f"{lock.path}: {reason}; the {handler.client} sources were left in their form "
+                f"({handler.client} works with them as they are). To rewrite them, run "
+                f"'{handler.command}', then 'azfeeds rewrite' again"
+            )
+        return kept
 
     # -- per site -------------------------------------------------------------------------
 

@@ -1,0 +1,204 @@
+"""poetry.lock and pdm.lock kept true, or left alone with the reason (DESIGN.md section 4a).
+
+The happy paths, byte for byte in both directions, are the ``poetry-lock``, ``poetry-lock-crlf``
+and ``pdm-lock`` cases of test_fixtures; the real clients check the result in
+test_clients_e2e. Here: every way azfeeds declines, and how it says so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import tomlkit
+from helpers import run_cli
+
+from azfeeds.kinds.lockhash import pdm_content_hash, poetry_content_hash
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MAP = FIXTURES / "map.json"
+CASES = FIXTURES / "rewrite"
+A_NAME = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+A_UUID = (
+    "https://pkgs.dev.azure.com/orgA/a1a1a1a1-0000-4000-8000-00000000b001/_packaging/"
+    "a1a1a1a1-0000-4000-8000-00000000f001/pypi/simple/"
+)
+
+
+def copy_case(case: str, tmp_path: Path) -> Path:
+    work = tmp_path / case
+    shutil.copytree(CASES / case / "before", work)
+    return work
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def rewrite(work: Path, *args: str) -> tuple[int, str, str]:
+    result = run_cli(["rewrite", "--map", str(MAP), *args], cwd=work)
+    return result.code, result.stdout, result.stderr
+
+
+def test_a_stale_poetry_lock_leaves_the_poetry_sources_alone(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock-stale", tmp_path)
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    assert files(work) == before
+    assert err.count("skipped pyproject.toml:") == 2
+    assert "poetry.lock cannot be kept true: its metadata.content-hash does not match" in err
+    assert "run 'poetry lock', then 'azfeeds rewrite' again" in err
+    assert "nothing to change" in err
+
+
+def test_check_reports_the_skip_without_failing(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock-stale", tmp_path)
+    code, _, err = rewrite(work, "--check")
+    assert code == 0, err
+    assert "next: poetry.lock:" in err and "'poetry lock'" in err
+
+
+def test_json_lists_the_skipped_sources_and_the_action(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock-stale", tmp_path)
+    code, out, _ = rewrite(work, "--check", "--json")
+    assert code == 0
+    doc = json.loads(out)["result"]
+    assert {s["key"] for s in doc["skipped"]} == {
+        "tool.poetry.source[0].url",
+        "tool.poetry.source[1].url",
+    }
+    assert all("poetry.lock cannot be kept true" in s["reason"] for s in doc["skipped"])
+    assert len(doc["actions"]) == 1 and "poetry lock" in doc["actions"][0]
+    assert doc["changes"] == []
+
+
+def test_a_pdm_lock_with_lock_inputs_is_left_alone(tmp_path: Path) -> None:
+    work = copy_case("pdm-lock-inputs", tmp_path)
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    assert files(work) == before
+    assert "records lock inputs" in err and "'pdm lock'" in err
+
+
+def test_a_pdm_workspace_root_is_left_alone(tmp_path: Path) -> None:
+    work = copy_case("pdm-lock", tmp_path)
+    (work / "pdm.toml").unlink()
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text() + '\n[tool.pdm.workspace]\nmembers = ["packages/*"]\n'
+    pyproject.write_text(text)
+    lock = work / "pdm.lock"
+    data = tomlkit.parse(text).unwrap()
+    old = tomlkit.parse(lock.read_text()).unwrap()["metadata"]["content_hash"]
+    lock.write_text(lock.read_text().replace(old, pdm_content_hash(data)))
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    assert files(work) == before
+    assert "PDM workspace lock" in err
+
+
+def test_an_unknown_poetry_version_is_not_guessed_at(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock", tmp_path)
+    lock = work / "poetry.lock"
+    text = lock.read_text()
+    data = tomlkit.parse((work / "pyproject.toml").read_text()).unwrap()
+    stored = poetry_content_hash(data)
+    assert stored in text
+    # a future Poetry that hashes differently: its value is reproduced by no known variant
+    lock.write_text(text.replace("Poetry 2.5.1", "Poetry 9.0.0").replace(stored, "ab" * 32))
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    assert files(work) == before
+    assert "written by a Poetry version azfeeds does not know" in err
+
+
+def test_no_lock_rewrites_the_sources_and_leaves_the_locks_alone(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock", tmp_path)
+    lock = (work / "poetry.lock").read_bytes()
+    code, _, err = rewrite(work, "--no-lock")
+    assert code == 0, err
+    assert A_UUID in (work / "pyproject.toml").read_text()
+    assert (work / "poetry.lock").read_bytes() == lock
+
+
+def test_naming_the_pyproject_keeps_the_lock_beside_it(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock", tmp_path)
+    expected = files(CASES / "poetry-lock" / "after-uuid")
+    code, _, err = rewrite(work, "pyproject.toml")
+    assert code == 0, err
+    assert files(work) == expected
+    assert "made 6 changes in 2 files" in err
+
+
+def test_the_uv_part_of_a_project_is_rewritten_when_the_poetry_part_is_skipped(
+    tmp_path: Path,
+) -> None:
+    work = copy_case("poetry-lock-stale", tmp_path)
+    pyproject = work / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + f'\n[[tool.uv.index]]\nname = "a"\nurl = "{A_NAME}"\n'
+    )
+    lock = (work / "poetry.lock").read_bytes()
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    text = pyproject.read_text()
+    assert text.count(A_UUID) == 1 and text.count(A_NAME) == 1  # uv's rewritten, Poetry's kept
+    assert (work / "poetry.lock").read_bytes() == lock
+
+
+def test_a_lock_older_poetry_wrote_keeps_its_own_algorithm(tmp_path: Path) -> None:
+    """Poetry 2.0-2.2 left [dependency-groups] out of the hash; the new value must too."""
+    work = copy_case("poetry-lock", tmp_path)
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text() + '\n[dependency-groups]\ndev = ["delta"]\n'
+    pyproject.write_text(text)
+    lock = work / "poetry.lock"
+    data = tomlkit.parse(text).unwrap()
+    current = tomlkit.parse(lock.read_text()).unwrap()["metadata"]["content-hash"]
+    old_value = poetry_content_hash(data, groups=False)
+    lock.write_text(
+        lock.read_text().replace(current, old_value).replace("Poetry 2.5.1", "Poetry 2.2.1")
+    )
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    new_data = tomlkit.parse(pyproject.read_text()).unwrap()
+    stored = tomlkit.parse(lock.read_text()).unwrap()["metadata"]["content-hash"]
+    assert stored == poetry_content_hash(new_data, groups=False)
+    assert stored != poetry_content_hash(new_data)
+    code, _, err = rewrite(work, "--mode", "names")
+    assert code == 0, err
+    assert tomlkit.parse(lock.read_text()).unwrap()["metadata"]["content-hash"] == old_value
+
+
+def test_a_pdm_lock_without_any_azure_url_is_still_kept(tmp_path: Path) -> None:
+    work = copy_case("pdm-lock", tmp_path)
+    assert "_packaging" not in (work / "pdm.lock").read_text()
+    code, out, _ = rewrite(work, "--check")
+    assert code == 1
+    assert "pdm.lock" in out and "hash sha256:" in out
+
+
+def test_a_malformed_poetry_lock_stops_the_run(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock", tmp_path)
+    (work / "poetry.lock").write_text("[metadata\n")
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 6
+    assert "poetry.lock:1: is not valid TOML" in err and "poetry lock" in err
+    assert "Traceback" not in err
+    assert files(work) == before
+
+
+@pytest.mark.parametrize("case", ["poetry-lock", "pdm-lock"])
+def test_diff_shows_the_lock_lines(case: str, tmp_path: Path) -> None:
+    work = copy_case(case, tmp_path)
+    result = run_cli(["rewrite", "--map", str(MAP), "--diff"], cwd=work)
+    assert result.code == 0, result.stderr
+    lock = "poetry.lock" if case == "poetry-lock" else "pdm.lock"
+    assert f"+++ b/{lock}" in result.stdout
+    assert "content-hash" in result.stdout or "content_hash" in result.stdout
