@@ -247,6 +247,7 @@ def test_pip(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
         assert (run.root.parent / target / "beta").is_dir()
         return window
 
+    whole = Window(emu)
     before = install("site-before")
     assert before.unauthorized() == 0 and before.cross_org() == 0
     original = run.snapshot()
@@ -261,6 +262,7 @@ def test_pip(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
 
     ok(run.azfeeds("rewrite", "--map", map_file, "--mode", "names"))
     assert run.snapshot() == original
+    assert whole.unauthorized() == 0 and whole.cross_org() == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,6 +311,7 @@ def test_uv(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
     assert names_in(original["uv.lock"].decode())
 
     ok(run.azfeeds("rewrite", "--map", map_file))
+    after_rewrite = Window(emu)
     assert "/ProjectX/_packaging/" not in (run.root / "uv.lock").read_text()
     ok(uv("lock", "--check"))
     shutil.rmtree(run.root / ".venv", ignore_errors=True)
@@ -319,6 +322,7 @@ def test_uv(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
     ok(run.azfeeds("rewrite", "--map", map_file, "--mode", "names"))
     assert run.snapshot() == original
     ok(uv("lock", "--check"))
+    assert after_rewrite.unauthorized() == 0 and after_rewrite.cross_org() == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,6 +370,7 @@ def test_poetry(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
         assert (site / "delta").is_dir() and (site / "beta").is_dir()
         return window
 
+    whole = Window(emu)
     ok(poetry("lock"))
     install()
     original = run.snapshot()
@@ -377,10 +382,14 @@ def test_poetry(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
     ok(poetry("check", "--lock"))
     downloads = install().records()
     assert all("/ProjectX/" not in r["path"] for r in downloads)
+    rewritten = (run.root / "poetry.lock").read_bytes()
+    ok(poetry("lock"))  # what Poetry itself writes for the rewritten pyproject: the same bytes
+    assert (run.root / "poetry.lock").read_bytes() == rewritten
 
     ok(run.azfeeds("rewrite", "--map", map_file, "--mode", "names"))
     assert run.snapshot() == original
     ok(poetry("check", "--lock"))
+    assert whole.unauthorized() == 0 and whole.cross_org() == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,6 +441,7 @@ def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
         assert (site / "delta").is_dir() and (site / "beta").is_dir()
         return window
 
+    whole = Window(emu)
     ok(pdm("lock"))
     install()
     original = run.snapshot()
@@ -442,7 +452,11 @@ def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
     ok(pdm("lock", "--check"))
     downloads = install().records()
     assert all("/ProjectX/" not in r["path"] for r in downloads)
+    rewritten = (run.root / "pdm.lock").read_bytes()
+    ok(pdm("lock"))  # what PDM itself writes for the rewritten pyproject: the same bytes
+    assert (run.root / "pdm.lock").read_bytes() == rewritten
 
     ok(run.azfeeds("rewrite", "--map", map_file, "--mode", "names"))
     assert run.snapshot() == original
     ok(pdm("lock", "--check"))
+    assert whole.unauthorized() == 0 and whole.cross_org() == 0
