@@ -18,6 +18,7 @@ The emulator is shared by the whole module; each test has its own project direct
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -208,9 +209,8 @@ def names_in(text: str) -> bool:
 # pip
 
 
-def test_pip(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
-    run = Run(tmp_path / "shop", emu)
-    run.root.mkdir()
+def pip_project(run: Run) -> None:
+    """requirements.txt with both organizations, credentials as pip ``${VAR}`` only."""
     a = run.a.replace("http://", "http://${PIP_ORGA_USER}:${PIP_ORGA_PAT}@")
     b = run.b.replace("http://", "http://${PIP_ORGB_USER}:${PIP_ORGB_PAT}@")
     (run.root / "requirements.txt").write_text(
@@ -227,6 +227,12 @@ def test_pip(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         }
     )
+
+
+def test_pip(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
+    run = Run(tmp_path / "shop", emu)
+    run.root.mkdir()
+    pip_project(run)
 
     def install(target: str) -> Window:
         window = Window(emu)
@@ -269,9 +275,8 @@ def test_pip(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
 # uv
 
 
-def test_uv(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
-    run = Run(tmp_path / "shop", emu)
-    run.root.mkdir()
+def uv_project(run: Run) -> None:
+    """[[tool.uv.index]] for both organizations, credentials as UV_INDEX_* only."""
     (run.root / "pyproject.toml").write_text(
         '[project]\nname = "shop"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n'
         'dependencies = ["alpha", "beta", "delta"]\n\n'
@@ -291,6 +296,12 @@ def test_uv(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
             "UV_NO_PROGRESS": "1",
         }
     )
+
+
+def test_uv(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
+    run = Run(tmp_path / "shop", emu)
+    run.root.mkdir()
+    uv_project(run)
 
     def uv(*args: str) -> subprocess.CompletedProcess[str]:
         cache = run.root.parent / f"uv-cache-{run.calls}"
@@ -329,9 +340,8 @@ def test_uv(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
 # Poetry
 
 
-def test_poetry(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
-    run = Run(tmp_path / "shop", emu)
-    run.root.mkdir()
+def poetry_project(run: Run) -> None:
+    """[[tool.poetry.source]] for both organizations, credentials as POETRY_HTTP_BASIC_* only."""
     (run.root / "pyproject.toml").write_text(
         '[project]\nname = "shop"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n'
         'dependencies = ["alpha", "delta"]\n\n'
@@ -354,6 +364,12 @@ def test_poetry(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
             "POETRY_NO_INTERACTION": "1",
         }
     )
+
+
+def test_poetry(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
+    run = Run(tmp_path / "shop", emu)
+    run.root.mkdir()
+    poetry_project(run)
 
     def poetry(*args: str) -> subprocess.CompletedProcess[str]:
         # a fresh cache for what downloads (so files come from the emulator every time)
@@ -396,9 +412,8 @@ def test_poetry(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
 # PDM
 
 
-def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
-    run = Run(tmp_path / "shop", emu)
-    run.root.mkdir()
+def pdm_project(run: Run) -> None:
+    """[[tool.pdm.source]] for both organizations, credentials as PDM ``${VAR}`` URLs only."""
     a = run.a.replace("http://", "http://${PDM_ORGA_USER}:${PDM_ORGA_PAT}@")
     b = run.b.replace("http://", "http://${PDM_ORGB_USER}:${PDM_ORGB_PAT}@")
     (run.root / "pyproject.toml").write_text(
@@ -425,6 +440,12 @@ def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
             "PDM_NON_INTERACTIVE": "1",
         }
     )
+
+
+def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
+    run = Run(tmp_path / "shop", emu)
+    run.root.mkdir()
+    pdm_project(run)
 
     def pdm(*args: str) -> subprocess.CompletedProcess[str]:
         fresh = args[0] == "install" or args == ("lock",)
@@ -460,3 +481,35 @@ def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
     assert run.snapshot() == original
     ok(pdm("lock", "--check"))
     assert whole.unauthorized() == 0 and whole.cross_org() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The live rewrite, with each client's own credentials only (no map, no AZFEEDS_PAT)
+
+PROJECTS = {"uv": uv_project, "pip": pip_project, "poetry": poetry_project, "pdm": pdm_project}
+# pip, Poetry and PDM credentials feed --auth auto through azfeeds.clientcreds (issue 13, item 2)
+CLIENT_CREDENTIALS = importlib.util.find_spec("azfeeds.clientcreds") is not None
+
+
+@pytest.mark.parametrize("client", sorted(PROJECTS))
+def test_live_rewrite_with_the_clients_own_credentials_only(
+    client: str, emu: Emulator, map_file: Path, tmp_path: Path
+) -> None:
+    if client != "uv" and not CLIENT_CREDENTIALS:
+        pytest.skip("the client's own credentials are read by azfeeds.clientcreds (issue 13b)")
+    run = Run(tmp_path / "live", emu)
+    run.root.mkdir()
+    PROJECTS[client](run)
+    start = len(emu.log())
+    ok(run.azfeeds("rewrite"))
+    api = [r for r in emu.log()[start:] if r["route"] == "feeds"]
+    # one feeds request per organization, each with that organization's own PAT
+    assert sorted((r["org"], r["status"], r["credential"]) for r in api) == [
+        ("orgA", 200, "pat:0"),
+        ("orgB", 200, "pat:0"),
+    ]
+    by_map = Run(tmp_path / "by-map", emu)
+    by_map.root.mkdir()
+    PROJECTS[client](by_map)
+    ok(by_map.azfeeds("rewrite", "--map", map_file))
+    assert run.snapshot() == by_map.snapshot() != {}
