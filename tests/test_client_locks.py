@@ -202,3 +202,48 @@ def test_diff_shows_the_lock_lines(case: str, tmp_path: Path) -> None:
     lock = "poetry.lock" if case == "poetry-lock" else "pdm.lock"
     assert f"+++ b/{lock}" in result.stdout
     assert "content-hash" in result.stdout or "content_hash" in result.stdout
+
+
+# -- pdm.toml ---------------------------------------------------------------------------------
+
+CANARY = "canary-pdm-toml-7f3e"
+
+
+def test_pdm_toml_named_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "pdm.toml").write_text(
+        f'[pypi]\nurl = "{A_NAME}"\n\n'
+        f'[pypi.private]\nurl = "https://build:{CANARY}@pkgs.dev.azure.com/orgB/Project%20Y/'
+        '_packaging/feedy/pypi/simple/"\nverify_ssl = true\n\n'
+        f'[repository.upload]\nurl = "{A_NAME}"\n'
+    )
+    original = (tmp_path / "pdm.toml").read_bytes()
+    result = run_cli(["rewrite", "--map", str(MAP), "--json", "pdm.toml"], cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)["result"]
+    assert [c["key"] for c in doc["changes"]] == ["pypi.url", "pypi.private.url"]
+    text = (tmp_path / "pdm.toml").read_text()
+    assert text.count(A_UUID) == 1  # [pypi] url; the upload target stays
+    assert f'[repository.upload]\nurl = "{A_NAME}"' in text
+    assert "b2b2b2b2-0000-4000-8000-00000000f001" in text and CANARY in text  # kept, not shown
+    assert CANARY not in result.stdout + result.stderr
+    diff = run_cli(["rewrite", "--map", str(MAP), "--diff", "--mode", "names"], cwd=tmp_path)
+    assert diff.code == 0 and CANARY not in diff.stdout + diff.stderr
+    assert run_cli(["rewrite", "--map", str(MAP), "--mode", "names"], cwd=tmp_path).code == 0
+    assert (tmp_path / "pdm.toml").read_bytes() == original
+
+
+def test_pdm_toml_credentials_are_stripped_and_never_shown(tmp_path: Path) -> None:
+    (tmp_path / "pdm.toml").write_text(
+        f'[pypi.private]\nurl = "https://build:{CANARY}@pkgs.dev.azure.com/orgA/ProjectX/'
+        '_packaging/feedx/pypi/simple/"\n'
+    )
+    result = run_cli(
+        ["rewrite", "--map", str(MAP), "--strip-credentials", "pdm.toml"], cwd=tmp_path
+    )
+    assert result.code == 0, result.stderr
+    assert CANARY not in (tmp_path / "pdm.toml").read_text()
+    assert CANARY not in result.stdout + result.stderr
+    assert (
+        'url = "https://build@pkgs.dev.azure.com/orgA/a1a1a1a1'
+        in (tmp_path / "pdm.toml").read_text()
+    )
