@@ -411,7 +411,7 @@ class Planner:
             ]
             if not moving:
                 continue
-            variant, reason = handler.check(lock, pyproject.text)
+            variant, reason = handler.check(lock, pyproject)
             if variant is not None:
                 moved = {d.site.url: str(d.new_url) for d in moving}
                 kept[id(lock)] = (handler, pyproject, variant, moved)

@@ -20,6 +20,7 @@ These locks have no sites of their own: nothing in them is resolved against the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import FileError
@@ -40,11 +41,10 @@ from .base import (
 from .lockhash import HashVariant, compute, find_variant
 
 
-def plain_data(text: str, source: SourceFile | FilePlan) -> dict[str, Any]:
-    """A TOML text as plain Python data (tomlkit, through ``tomledit``)."""
+def plain_data(text: str, path: Path) -> dict[str, Any]:
+    """A TOML text as plain Python data (tomlkit, through ``tomledit``; exit 6 if malformed)."""
     from ..tomledit import parse_checked
 
-    path = source.path if isinstance(source, SourceFile) else source.source.path
     data: dict[str, Any] = parse_checked(text, path).unwrap()
     return data
 
@@ -91,11 +91,11 @@ class ClientLock(Kind):
         """Why this lock's layout is one azfeeds does not update (None: it is one it does)."""
         return None
 
-    def check(self, lock: SourceFile, pyproject_text: str) -> tuple[HashVariant | None, str]:
-        """The variant that reproduces the lock's hash from ``pyproject_text``, or the reason why
-        none does."""
+    def check(self, lock: SourceFile, pyproject: SourceFile) -> tuple[HashVariant | None, str]:
+        """The variant that reproduces the lock's hash from the pyproject as it is now, or the
+        reason why none does."""
         token = self.stored(lock)
-        data = plain_data(pyproject_text, lock)
+        data = plain_data(pyproject.text, pyproject.path)
         reason = self.unsupported(lock, data)
         if reason is not None:
             return None, reason
@@ -129,7 +129,7 @@ class ClientLock(Kind):
         out = LockPlan(FilePlan(lock))
         token = self.stored(lock)
         assert token is not None  # check() passed
-        new_data = plain_data(pyproject.new_text(), pyproject)
+        new_data = plain_data(pyproject.new_text(), pyproject.source.path)
         new_hash = compute(variant, new_data, token.value)
         if new_hash is None:  # the new text holds nothing the old did not: cannot happen
             raise bug(out.file, f"the new {self.client} hash cannot be computed")
