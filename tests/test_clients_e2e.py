@@ -143,6 +143,13 @@ class Run:
         return files
 
 
+def tool(name: str) -> str:
+    """A client's console script in this environment (``poetry``, or ``poetry.exe``)."""
+    found = shutil.which(name, path=str(BIN))
+    assert found is not None, f"{name} is not installed in {BIN}: run 'uv sync'"
+    return found
+
+
 def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
@@ -305,7 +312,7 @@ def test_uv(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
 
     def uv(*args: str) -> subprocess.CompletedProcess[str]:
         cache = run.root.parent / f"uv-cache-{run.calls}"
-        return run.run(BIN / "uv", *args, env={"UV_CACHE_DIR": str(cache)})
+        return run.run(tool("uv"), *args, env={"UV_CACHE_DIR": str(cache)})
 
     failed = uv("lock")
     assert failed.returncode != 0 and "401" in failed.stderr, failed.stderr
@@ -375,7 +382,7 @@ def test_poetry(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
         # a fresh cache for what downloads (so files come from the emulator every time)
         fresh = args[0] in ("lock", "install")
         cache = run.root.parent / (f"poetry-cache-{run.calls}" if fresh else "poetry-cache")
-        return run.run(BIN / "poetry", *args, env={"POETRY_CACHE_DIR": str(cache)})
+        return run.run(tool("poetry"), *args, env={"POETRY_CACHE_DIR": str(cache)})
 
     def install() -> Window:
         shutil.rmtree(run.root / ".venv", ignore_errors=True)
@@ -450,7 +457,7 @@ def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
     def pdm(*args: str) -> subprocess.CompletedProcess[str]:
         fresh = args[0] == "install" or args == ("lock",)
         cache = run.root.parent / (f"pdm-cache-{run.calls}" if fresh else "pdm-cache")
-        return run.run(BIN / "pdm", *args, env={"PDM_CACHE_DIR": str(cache)})
+        return run.run(tool("pdm"), *args, env={"PDM_CACHE_DIR": str(cache)})
 
     def install() -> Window:
         shutil.rmtree(run.root / ".venv", ignore_errors=True)
