@@ -325,6 +325,7 @@ class _Decision:
     recreated_from: str | None = None  # old URL string of a recreated feed (lock left alone)
     identity: Identity | None = None
     twin_url: str | None = None  # add mode: the UUID-form URL of the twin to create
+    deferred: Change | None = None  # offline --check: reported as needing a rewrite
 
     @property
     def final(self) -> AzureUrl | None:
@@ -406,8 +407,10 @@ class Planner:
                 d
                 for d in decisions[id(pyproject)]
                 if d.site.role is handler.role
-                and d.new_url is not None
-                and str(d.new_url) != d.site.url
+                and (
+                    (d.new_url is not None and str(d.new_url) != d.site.url)
+                    or d.deferred is not None
+                )
             ]
             if not moving:
                 continue
@@ -420,6 +423,9 @@ class Planner:
                 d.new_url = None
                 d.action = None
                 d.note = None
+                if d.deferred is not None:
+                    self.plan.unresolved.remove(d.deferred)
+                    d.deferred = None
                 self._skip(d.site, f"{lock.path} cannot be kept true: {reason}")
             self.plan.actions.append(
                 f"{lock.path}: {reason}; the {handler.client} sources were left in their form "
@@ -628,20 +634,19 @@ class Planner:
 
     def _need_lookup(self, d: _Decision, url: AzureUrl) -> None:
         if self.options.defer_lookups:
-            self.plan.unresolved.append(
-                Change(
-                    d.site.path,
-                    d.site.line,
-                    d.site.key,
-                    Action.REWRITE,
-                    url.redacted,
-                    "(UUID form; not resolved offline)",
-                    url.readable,
-                    "(UUID form: not resolved offline)",
-                    url.org,
-                    "name form: needs 'azfeeds rewrite'",
-                )
+            d.deferred = Change(
+                d.site.path,
+                d.site.line,
+                d.site.key,
+                Action.REWRITE,
+                url.redacted,
+                "(UUID form; not resolved offline)",
+                url.readable,
+                "(UUID form: not resolved offline)",
+                url.org,
+                "name form: needs 'azfeeds rewrite'",
             )
+            self.plan.unresolved.append(d.deferred)
             return
         org = url.org if url.is_cloud else url.org_base_url
         if url.look_alike:

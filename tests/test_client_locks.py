@@ -244,3 +244,16 @@ def test_pdm_toml_credentials_are_stripped_and_never_shown(tmp_path: Path) -> No
     assert CANARY not in (tmp_path / "pdm.toml").read_text()
     assert CANARY not in result.stdout + result.stderr
     assert 'url = "https://pkgs.dev.azure.com/orgA/a1a1a1a1' in (tmp_path / "pdm.toml").read_text()
+
+
+@pytest.mark.parametrize(("case", "code"), [("poetry-lock", 1), ("poetry-lock-stale", 0)])
+def test_offline_check_without_a_map_the_pre_commit_hook(
+    case: str, code: int, tmp_path: Path
+) -> None:
+    """The hook runs ``rewrite --check --offline``: name-form sources need a rewrite, except
+    those whose lock azfeeds could not keep true (they are reported as skipped instead)."""
+    work = copy_case(case, tmp_path)
+    result = run_cli(["rewrite", "--check", "--offline"], cwd=work)
+    assert result.code == code, result.output
+    skipped = result.stderr.count("cannot be kept true")
+    assert skipped == (2 if code == 0 else 0)
