@@ -257,3 +257,15 @@ def test_offline_check_without_a_map_the_pre_commit_hook(
     assert result.code == code, result.output
     skipped = result.stderr.count("cannot be kept true")
     assert skipped == (2 if code == 0 else 0)
+
+
+def test_after_no_lock_names_with_no_lock_puts_everything_back(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock", tmp_path)
+    original = files(work)
+    assert rewrite(work, "--no-lock")[0] == 0
+    # the lock still matches the name-form text: names (with the lock) cannot verify it
+    code, _, err = rewrite(work, "--mode", "names")
+    assert code == 0 and "poetry.lock cannot be kept true" in err
+    assert files(work) != original
+    assert rewrite(work, "--mode", "names", "--no-lock")[0] == 0
+    assert files(work) == original
