@@ -269,3 +269,27 @@ def test_after_no_lock_names_with_no_lock_puts_everything_back(tmp_path: Path) -
     assert files(work) != original
     assert rewrite(work, "--mode", "names", "--no-lock")[0] == 0
     assert files(work) == original
+
+
+def test_a_hash_written_with_escapes_is_not_edited(tmp_path: Path) -> None:
+    work = copy_case("poetry-lock", tmp_path)
+    lock = work / "poetry.lock"
+    text = lock.read_text()
+    stored = tomlkit.parse(text).unwrap()["metadata"]["content-hash"]
+    escaped = "\\u00" + format(ord(stored[0]), "x") + stored[1:]
+    lock.write_text(text.replace(f'"{stored}"', f'"{escaped}"'))
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    assert files(work) == before
+    assert "its metadata.content-hash is written with escape sequences" in err
+
+
+def test_a_lock_nested_too_deeply_is_a_file_error(tmp_path: Path) -> None:
+    work = copy_case("pdm-lock", tmp_path)
+    (work / "pdm.lock").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 6, err
+    assert "pdm.lock" in err and "Traceback" not in err
+    assert files(work) == before
