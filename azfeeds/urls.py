@@ -36,6 +36,12 @@ _VIEW_SEP_RE = re.compile(r"@|%40", re.IGNORECASE)
 _PLACEHOLDER_RE = re.compile(
     r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})?(?::(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})?)?\Z"
 )
+# A password that is a placeholder (pip and PDM expand ${VAR}; $VAR, $(VAR) and {env:VAR} are
+# shell, Azure Pipelines and tox forms), after a plain user name: ``user:${PAT}``.
+_PASSWORD_PLACEHOLDER_RE = re.compile(
+    r"[A-Za-z0-9._~\-]{1,32}:(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*"
+    r"|\$\([A-Za-z_][A-Za-z0-9_.]*\)|\{env:[A-Za-z_][A-Za-z0-9_]*(?::[^{}]*)?\})\Z"
+)
 _COLLECTION_LIKE_RE = re.compile(r"(?:defaultcollection|a[0-9a-f]{32})\Z", re.IGNORECASE)
 # userinfo inside any URL in free text; used to scrub every line azfeeds prints.
 _TEXT_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@")
@@ -64,8 +70,12 @@ def looks_like_azure(text: str) -> bool:
 
 
 def is_placeholder_userinfo(userinfo: str) -> bool:
-    """``${USER}:${PASS}`` style userinfo (PDM expands it); not a secret."""
-    return bool(userinfo) and _PLACEHOLDER_RE.match(userinfo) is not None
+    """``${USER}:${PASS}`` or ``user:${PASS}`` style userinfo (pip and PDM expand it); not a
+    secret."""
+    return bool(userinfo) and (
+        _PLACEHOLDER_RE.match(userinfo) is not None
+        or _PASSWORD_PLACEHOLDER_RE.match(userinfo) is not None
+    )
 
 
 def redact_userinfo(userinfo: str | None) -> str | None:

@@ -18,7 +18,6 @@ The emulator is shared by the whole module; each test has its own project direct
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -494,16 +493,12 @@ def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
 # The live rewrite, with each client's own credentials only (no map, no AZFEEDS_PAT)
 
 PROJECTS = {"uv": uv_project, "pip": pip_project, "poetry": poetry_project, "pdm": pdm_project}
-# pip, Poetry and PDM credentials feed --auth auto through azfeeds.clientcreds (issue 13, item 2)
-CLIENT_CREDENTIALS = importlib.util.find_spec("azfeeds.clientcreds") is not None
 
 
 @pytest.mark.parametrize("client", sorted(PROJECTS))
 def test_live_rewrite_with_the_clients_own_credentials_only(
     client: str, emu: Emulator, map_file: Path, tmp_path: Path
 ) -> None:
-    if client != "uv" and not CLIENT_CREDENTIALS:
-        pytest.skip("the client's own credentials are read by azfeeds.clientcreds (issue 13b)")
     run = Run(tmp_path / "live", emu)
     run.root.mkdir()
     PROJECTS[client](run)

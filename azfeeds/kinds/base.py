@@ -437,11 +437,11 @@ def credential_hint(site: Site) -> str:
     if site.role in (Role.UV_INDEX, Role.UV_PUBLISH) and name:
         env = env_name(name)
         return f"UV_INDEX_{env}_USERNAME and UV_INDEX_{env}_PASSWORD"
-    if site.role is Role.POETRY and name:
-        env = env_name(name)
-        return f"POETRY_HTTP_BASIC_{env}_USERNAME and POETRY_HTTP_BASIC_{env}_PASSWORD"
-    if site.role is Role.PDM and name:
-        return f"the source's username/password in PDM config ('pdm config pypi.{name}.password')"
     if site.role is Role.UV_INDEX_URL:
         return "a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
-    return "keyring (artifacts-keyring) or a netrc entry for the host"
+    # Poetry, PDM and pip: the place that client reads (never netrc: one login per host cannot
+    # serve two organizations on one host)
+    from ..clientcreds import ref_for_site, where_to_set, without_userinfo
+
+    ref = ref_for_site(site)
+    return where_to_set(without_userinfo(ref)) if ref is not None else "a keyring"
