@@ -18,6 +18,7 @@ The emulator is shared by the whole module; each test has its own project direct
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -502,6 +503,10 @@ def test_live_rewrite_with_the_clients_own_credentials_only(
     run = Run(tmp_path / "live", emu)
     run.root.mkdir()
     PROJECTS[client](run)
+    mapped = json.loads(ok(run.azfeeds("map", "--json")).stdout)
+    assert sorted(o["name"] for o in mapped["organizations"]) == ["orgA", "orgB"]
+    # pip, Poetry and PDM work in name form: doctor finds no problem; uv's is the 401 risk
+    assert run.azfeeds("doctor").returncode == (1 if client == "uv" else 0)
     start = len(emu.log())
     ok(run.azfeeds("rewrite"))
     api = [r for r in emu.log()[start:] if r["route"] == "feeds"]
@@ -515,3 +520,5 @@ def test_live_rewrite_with_the_clients_own_credentials_only(
     PROJECTS[client](by_map)
     ok(by_map.azfeeds("rewrite", "--map", map_file))
     assert run.snapshot() == by_map.snapshot() != {}
+    doctor = ok(run.azfeeds("doctor"))  # and after the rewrite, for every client
+    assert PAT_A not in doctor.stdout + doctor.stderr and PAT_B not in doctor.stdout + doctor.stderr
