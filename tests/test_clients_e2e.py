@@ -62,6 +62,16 @@ def _clean_environ() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(autouse=True)
+def _dev_environment_untouched() -> Iterator[None]:
+    """No client may install the emulator's packages into azfeeds' own environment."""
+    yield
+    leaked = [
+        n for n in ("alpha", "beta", "delta") if (site_packages(Path(sys.prefix)) / n).exists()
+    ]
+    assert not leaked, f"installed into {sys.prefix}: {leaked}"
+
+
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     cfg = sample_config()
