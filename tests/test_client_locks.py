@@ -75,13 +75,42 @@ def test_json_lists_the_skipped_sources_and_the_action(tmp_path: Path) -> None:
     assert doc["changes"] == []
 
 
-def test_a_pdm_lock_with_lock_inputs_is_left_alone(tmp_path: Path) -> None:
+def test_stale_pdm_lock_inputs_are_left_alone(tmp_path: Path) -> None:
     work = copy_case("pdm-lock-inputs", tmp_path)
+    lock = work / "pdm.lock"
+    # a source added after locking: the recorded sources no longer match
+    pyproject = work / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + '\n[[tool.pdm.source]]\nname = "extra"\nurl = "https://example.invalid/simple/"\n'
+    )
     before = files(work)
     code, _, err = rewrite(work)
     assert code == 0, err
     assert files(work) == before
-    assert "records lock inputs" in err and "'pdm lock'" in err
+    assert "its lock inputs do not record pyproject.toml's sources as they are now" in err
+    assert "'pdm lock'" in err
+    assert lock.read_bytes() == before["pdm.lock"]
+
+
+def test_lock_inputs_asked_for_but_not_recorded(tmp_path: Path) -> None:
+    work = copy_case("pdm-lock", tmp_path)
+    (work / "pdm.toml").unlink()
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text().replace(
+        "[tool.pdm]\ndistribution = false\n",
+        "[tool.pdm]\ndistribution = false\n\n[tool.pdm.resolution]\nlock_inputs = true\n",
+    )
+    assert "lock_inputs = true" in text
+    pyproject.write_text(text)
+    lock = work / "pdm.lock"
+    old = tomlkit.parse(lock.read_text()).unwrap()["metadata"]["content_hash"]
+    lock.write_text(lock.read_text().replace(old, pdm_content_hash(tomlkit.parse(text).unwrap())))
+    before = files(work)
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    assert files(work) == before
+    assert "asks for lock inputs" in err
 
 
 def test_a_pdm_workspace_root_is_left_alone(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -459,15 +459,20 @@ def pdm_project(run: Run) -> None:
     )
 
 
-def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
-    run = Run(tmp_path / "shop", emu)
-    run.root.mkdir()
-    pdm_project(run)
-
+def pdm_runner(run: Run) -> Callable[..., subprocess.CompletedProcess[str]]:
     def pdm(*args: str) -> subprocess.CompletedProcess[str]:
         fresh = args[0] == "install" or args == ("lock",)
         cache = run.root.parent / (f"pdm-cache-{run.calls}" if fresh else "pdm-cache")
         return run.run(tool("pdm"), *args, env={"PDM_CACHE_DIR": str(cache)})
+
+    return pdm
+
+
+def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
+    run = Run(tmp_path / "shop", emu)
+    run.root.mkdir()
+    pdm_project(run)
+    pdm = pdm_runner(run)
 
     def install() -> Window:
         shutil.rmtree(run.root / ".venv", ignore_errors=True)
@@ -498,6 +503,37 @@ def test_pdm(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
     assert run.snapshot() == original
     ok(pdm("lock", "--check"))
     assert whole.unauthorized() == 0 and whole.cross_org() == 0
+
+
+def test_pdm_lock_inputs(emu: Emulator, map_file: Path, tmp_path: Path) -> None:
+    """PDM 2.28.1+'s opt-in lock inputs: a fingerprint per source URL instead of one hash."""
+    run = Run(tmp_path / "shop", emu)
+    run.root.mkdir()
+    pdm_project(run)
+    pyproject = run.root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            "distribution = false\n",
+            "distribution = false\n\n[tool.pdm.resolution]\nlock_inputs = true\n",
+        )
+    )
+    pdm = pdm_runner(run)
+    ok(pdm("lock"))
+    original = run.snapshot()
+    assert "[metadata.lock_inputs.project]" in original["pdm.lock"].decode()
+    assert "content_hash" not in original["pdm.lock"].decode()
+    # PDM does check the recorded sources: the URLs rewritten alone make the lock stale
+    ok(run.azfeeds("rewrite", "--map", map_file, "--no-lock"))
+    assert pdm("lock", "--check").returncode == 1
+    ok(run.azfeeds("rewrite", "--map", map_file, "--mode", "names", "--no-lock"))
+    assert run.snapshot() == original
+
+    ok(run.azfeeds("rewrite", "--map", map_file))
+    assert (run.root / "pdm.lock").read_bytes() != original["pdm.lock"]
+    ok(pdm("lock", "--check"))
+    ok(run.azfeeds("rewrite", "--map", map_file, "--mode", "names"))
+    assert run.snapshot() == original
+    ok(pdm("lock", "--check"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from azfeeds.kinds.lockhash import (
     compute,
     find_variant,
     pdm_content_hash,
+    pdm_lock_input_sources,
+    pdm_source_fingerprint,
     poetry_content_hash,
     poetry_locked_url,
 )
@@ -137,3 +139,46 @@ def test_poetry_locked_url_drops_the_trailing_slash() -> None:
     assert poetry_locked_url("https://h/o/_packaging/f/pypi/simple") == (
         "https://h/o/_packaging/f/pypi/simple"
     )
+
+
+LOCK_INPUTS: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "fixtures" / "lockhash" / "real-clients.json").read_text("utf-8")
+)["lock_inputs"]
+
+
+@pytest.mark.parametrize("name", sorted(LOCK_INPUTS))
+def test_pdm_lock_input_sources_as_the_real_pdm_recorded_them(name: str) -> None:
+    case = LOCK_INPUTS[name]
+    data = parsed(case["pyproject"])
+    assert pdm_lock_input_sources(data) == case["recorded_sources"]
+    data["tool"]["pdm"]["source"][0]["url"] += "x"
+    assert pdm_lock_input_sources(data) != case["recorded_sources"]
+
+
+def test_pdm_lock_input_sources_drop_credentials_and_fingerprint_every_url() -> None:
+    data = {
+        "tool": {
+            "pdm": {
+                "source": [
+                    {
+                        "name": "a",
+                        "url": "https://h/simple/",
+                        "username": "u",
+                        "password": "secret",
+                        "include_packages": ["z", "a"],
+                        "note": "see https://example.invalid/",
+                        "since": datetime.date(2026, 1, 2),
+                    }
+                ]
+            }
+        }
+    }
+    (source,) = pdm_lock_input_sources(data) or [None]
+    assert source == {
+        "name": "a",
+        "url": pdm_source_fingerprint("https://h/simple/"),
+        "include_packages": ["a", "z"],
+        "note": pdm_source_fingerprint("see https://example.invalid/"),
+        "since": "2026-01-02",
+    }
+    assert pdm_lock_input_sources({"tool": {"pdm": {"source": "nope"}}}) is None

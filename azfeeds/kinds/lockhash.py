@@ -16,6 +16,7 @@ Standard library only. The callers parse the TOML; this module takes the plain d
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
@@ -30,6 +31,8 @@ __all__ = [
     "compute",
     "find_variant",
     "pdm_content_hash",
+    "pdm_lock_input_sources",
+    "pdm_source_fingerprint",
     "poetry_content_hash",
     "poetry_locked_url",
 ]
@@ -205,6 +208,67 @@ PDM_VARIANTS: tuple[HashVariant, ...] = (
     HashVariant("pdm", "2.3-2.15", _pdm_variant("2.3")),
     HashVariant("pdm", "2.0-2.2", _pdm_variant("2.0")),
 )
+
+
+# PDM 2.28.1+ "lock inputs" (opt-in): no content_hash; instead [metadata.lock_inputs.project]
+# records the inputs, each source with its credentials dropped and every string that holds a
+# URL replaced by "sha256:" + the SHA-256 of the URL as written.
+
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _fingerprint(value: str) -> str:
+    return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _pdm_builtin(value: object) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _pdm_builtin(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_pdm_builtin(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise _Unhashable(f"a {type(value).__name__} in a source")
+
+
+def _pdm_sanitize(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _pdm_sanitize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pdm_sanitize(v) for v in value]
+    if isinstance(value, str) and _URL_RE.search(value):
+        return _fingerprint(value)
+    return value
+
+
+def pdm_lock_input_sources(data: Mapping[str, Any]) -> list[Any] | None:
+    """The ``sources`` that PDM records in ``[metadata.lock_inputs.project]`` for the parsed
+    pyproject ``data`` (None when PDM could not record them either)."""
+    sources = _table(_table(data.get("tool")).get("pdm")).get("source", [])
+    try:
+        items = _pdm_builtin(sources)
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            return None
+        out: list[Any] = []
+        for item in items:
+            item.pop("username", None)
+            item.pop("password", None)
+            if item.get("url"):
+                item["url"] = _fingerprint(str(item["url"]))
+            for key in ("include_packages", "exclude_packages"):
+                if key in item:
+                    item[key] = sorted(item[key])
+            out.append(_pdm_sanitize(item))
+    except (_Unhashable, TypeError):
+        return None
+    return out
+
+
+def pdm_source_fingerprint(url: str) -> str:
+    """How a lock-inputs lock records a source URL."""
+    return _fingerprint(url)
 
 
 # --------------------------------------------------------------------------------------------
