@@ -31,9 +31,10 @@ class PdmToml(TomlConfig):
 
     def scan(self, source: SourceFile, pinned: tuple[str, ...]) -> None:
         super().scan(source, pinned)
-        # a source's name is its table's key: [pypi.<name>]; the default index is "pypi"
+        # a named source's name is its table's key, [pypi.<name>]; the default index ([pypi]
+        # url, whose credentials are [pypi] username/password) has none
         source.sites = [
-            replace(s, index_name=str(s.keypath[1]) if len(s.keypath) == 3 else "pypi")
+            replace(s, index_name=str(s.keypath[1]) if len(s.keypath) == 3 else None)
             for s in source.sites
         ]
 
