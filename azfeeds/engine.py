@@ -58,6 +58,9 @@ class Workspace:
     context: list[SourceFile] = field(default_factory=list)  # read for uv.lock consistency only
     warnings: list[str] = field(default_factory=list)
     scanned: int = 0
+    # poetry.lock / pdm.lock beside a pyproject.toml with Poetry or PDM sources, seen but not
+    # read (a symbolic link out of the tree, a special file, not UTF-8): path -> why
+    unread_locks: dict[Path, str] = field(default_factory=dict)
 
 
 def _load(
@@ -118,6 +121,8 @@ def load_workspace(
             ws.sources.append(source)
         if candidate.kind is FileKind.UV_LOCK:
             seen_dirs.add(candidate.path.parent)
+    if lock:
+        _find_unread_locks(ws, found.refused)
     in_run = {c.name for c in found.files if c.kind.is_uv_config}
     for directory in seen_dirs:
         for name in ("pyproject.toml", "uv.toml"):
@@ -129,6 +134,29 @@ def load_workspace(
             if source is not None:
                 ws.context.append(source)
     return ws
+
+
+_CLIENT_LOCKS = ((Role.POETRY, FileKind.POETRY_LOCK), (Role.PDM, FileKind.PDM_LOCK))
+
+
+def _find_unread_locks(ws: Workspace, refused: set[str]) -> None:
+    """Record each poetry.lock or pdm.lock that sits beside a pyproject.toml with sources of
+    that client but was not read: azfeeds must then leave those sources alone (it cannot check
+    that it keeps the lock true). A pyproject.toml without such sources costs nothing here."""
+    read = {(s.path.parent, s.kind) for s in ws.sources if s.kind.follows_pyproject}
+    for source in ws.sources:
+        if source.kind is not FileKind.PYPROJECT:
+            continue
+        roles = {site.role for site in source.sites}
+        for role, kind in _CLIENT_LOCKS:
+            directory = source.path.parent
+            if role not in roles or (directory, kind) in read:
+                continue
+            path = directory / kind.value
+            if os.path.normpath(path) in refused:
+                ws.unread_locks[path] = "a symbolic link that points out of the tree"
+            elif os.path.lexists(path):
+                ws.unread_locks[path] = "not a regular UTF-8 file azfeeds could read"
 
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
@@ -312,7 +340,7 @@ def rewrite(
     )
     table = build_table(ws, options, provider, map_table)
     planner = Planner(table, plan_options(options, with_map=map_table is not None))
-    plan = planner.run(ws.sources, ws.context)
+    plan = planner.run(ws.sources, ws.context, ws.unread_locks)
     writing = not options.check and not options.diff
     if progress is not None and len(plan.changed_files) >= PROGRESS_EVERY:
         progress(f"checking {len(plan.changed_files)} rewritten files")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -344,8 +344,14 @@ class Planner:
 
     # -- public ---------------------------------------------------------------------------
 
-    def run(self, sources: Sequence[SourceFile], context: Sequence[SourceFile] = ()) -> Plan:
-        """Plan all files. ``context`` files are read for lock consistency only."""
+    def run(
+        self,
+        sources: Sequence[SourceFile],
+        context: Sequence[SourceFile] = (),
+        unread_locks: Mapping[Path, str] | None = None,
+    ) -> Plan:
+        """Plan all files. ``context`` files are read for lock consistency only;
+        ``unread_locks`` are poetry.lock and pdm.lock files the run saw but did not read (why)."""
         configs = [s for s in sources if not s.handler.is_lock]
         locks = [s for s in sources if s.handler.is_lock]
         decisions: dict[int, list[_Decision]] = {}
@@ -353,7 +359,7 @@ class Planner:
             decisions[id(source)] = self._decide_file(source)
         if self.errors:
             self._raise_errors()
-        client_locks = self._verify_client_locks(configs, locks, decisions)
+        client_locks = self._verify_client_locks(configs, locks, decisions, unread_locks or {})
         built: dict[int, FilePlan] = {}
         for source in configs:
             built[id(source)] = self._build_file(source, decisions[id(source)])
@@ -386,54 +392,69 @@ class Planner:
         configs: Sequence[SourceFile],
         locks: Sequence[SourceFile],
         decisions: dict[int, list[_Decision]],
+        unread_locks: Mapping[Path, str],
     ) -> dict[int, tuple[ClientLock, SourceFile, HashVariant, dict[str, str]]]:
         """Verify first (DESIGN.md section 4a): for each poetry.lock or pdm.lock beside a
         pyproject.toml whose Poetry or PDM source URLs are about to change, the lock's hash must
         be reproduced from the pyproject as it is now. When it is, the lock is kept (its new hash
-        follows the new text); when it is not, that client's sources stay as they are, and are
-        reported as skipped with the command to run (they work in name form: no --check
-        failure)."""
+        follows the new text); when it is not, or the lock is there but was not read, that
+        client's sources stay as they are, and are reported as skipped with the command to run
+        (they work in name form: no --check failure)."""
         kept: dict[int, tuple[ClientLock, SourceFile, HashVariant, dict[str, str]]] = {}
         if not self.options.lock or self.options.mode is Mode.ADD:
             return kept
-        from .kinds.clientlock import ClientLock
+        loaded = {(s.path.parent, s.kind): s for s in locks}
+        for pyproject in configs:
+            if pyproject.kind is not FileKind.PYPROJECT:
+                continue
+            for kind, role in ((FileKind.POETRY_LOCK, Role.POETRY), (FileKind.PDM_LOCK, Role.PDM)):
+                moving = [
+                    d
+                    for d in decisions[id(pyproject)]
+                    if d.site.role is role
+                    and (
+                        (d.new_url is not None and str(d.new_url) != d.site.url)
+                        or d.deferred is not None
+                    )
+                ]
+                if not moving:
+                    continue
+                from .kinds import handler_for
+                from .kinds.clientlock import ClientLock
 
-        pyprojects = {s.path.parent: s for s in configs if s.kind is FileKind.PYPROJECT}
-        for lock in locks:
-            handler = lock.handler
-            pyproject = pyprojects.get(lock.path.parent)
-            if not isinstance(handler, ClientLock) or pyproject is None:
-                continue
-            moving = [
-                d
-                for d in decisions[id(pyproject)]
-                if d.site.role is handler.role
-                and (
-                    (d.new_url is not None and str(d.new_url) != d.site.url)
-                    or d.deferred is not None
-                )
-            ]
-            if not moving:
-                continue
-            variant, reason = handler.check(lock, pyproject)
-            if variant is not None:
-                moved = {d.site.url: str(d.new_url) for d in moving}
-                kept[id(lock)] = (handler, pyproject, variant, moved)
-                continue
-            for d in moving:
-                d.new_url = None
-                d.action = None
-                d.note = None
-                if d.deferred is not None:
-                    self.plan.unresolved.remove(d.deferred)
-                    d.deferred = None
-                self._skip(d.site, f"{lock.path} cannot be kept true: {reason}")
-            self.plan.actions.append(
-                f"{lock.path}: {reason}; the {handler.client} sources were left in their form "
-                f"({handler.client} works with them as they are). To rewrite them, run "
-                f"'{handler.command}', then 'azfeeds rewrite' again"
-            )
+                handler = handler_for(kind)
+                assert isinstance(handler, ClientLock)
+                lock = loaded.get((pyproject.path.parent, kind))
+                lock_path = pyproject.path.parent / kind.value
+                if lock is not None:
+                    variant, reason = handler.check(lock, pyproject)
+                    if variant is not None:
+                        moved = {d.site.url: str(d.new_url) for d in moving if d.new_url}
+                        kept[id(lock)] = (handler, pyproject, variant, moved)
+                        continue
+                elif lock_path in unread_locks:
+                    reason = f"it is there but was not read ({unread_locks[lock_path]})"
+                else:
+                    continue  # no lock: nothing to keep true
+                self._leave_client_sources(moving, lock_path, handler, reason)
         return kept
+
+    def _leave_client_sources(
+        self, moving: list[_Decision], lock_path: Path, handler: ClientLock, reason: str
+    ) -> None:
+        for d in moving:
+            d.new_url = None
+            d.action = None
+            d.note = None
+            if d.deferred is not None:
+                self.plan.unresolved.remove(d.deferred)
+                d.deferred = None
+            self._skip(d.site, f"{lock_path} cannot be kept true: {reason}")
+        self.plan.actions.append(
+            f"{lock_path}: {reason}; the {handler.client} sources were left in their form "
+            f"({handler.client} works with them as they are). To rewrite them, run "
+            f"'{handler.command}', then 'azfeeds rewrite' again"
+        )
 
     # -- per site -------------------------------------------------------------------------
 

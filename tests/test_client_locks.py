@@ -8,6 +8,7 @@ test_clients_e2e. Here: every way azfeeds declines, and how it says so.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -322,3 +323,25 @@ def test_a_lock_nested_too_deeply_is_a_file_error(tmp_path: Path) -> None:
     assert code == 6, err
     assert "pdm.lock" in err and "Traceback" not in err
     assert files(work) == before
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links and FIFOs need POSIX")
+@pytest.mark.parametrize("shape", ["link-out-of-tree", "fifo", "utf-16"])
+def test_a_lock_that_is_there_but_not_read_keeps_the_sources(shape: str, tmp_path: Path) -> None:
+    work = copy_case("poetry-lock", tmp_path)
+    lock = work / "poetry.lock"
+    if shape == "link-out-of-tree":
+        outside = tmp_path / "outside.lock"
+        lock.rename(outside)
+        lock.symlink_to(outside)
+    elif shape == "fifo":
+        lock.unlink()
+        os.mkfifo(lock)
+    else:
+        lock.write_bytes(lock.read_text().encode("utf-16"))
+    pyproject = (work / "pyproject.toml").read_bytes()
+    code, _, err = rewrite(work)
+    assert code == 0, err
+    assert (work / "pyproject.toml").read_bytes() == pyproject
+    assert "poetry.lock cannot be kept true: it is there but was not read" in err
+    assert err.count("skipped pyproject.toml:") == 2
