@@ -112,7 +112,11 @@ def load_workspace(
     ws = Workspace(warnings=list(found.warnings))
     seen_dirs: set[Path] = set()
     total = len(found.files)
+    client_locks: list[Candidate] = []
     for candidate in found.files:
+        if candidate.kind.follows_pyproject:
+            client_locks.append(candidate)  # read below, only beside sources of that client
+            continue
         source = _load(candidate, pinned, ws.warnings)
         ws.scanned += 1
         if progress is not None and ws.scanned % PROGRESS_EVERY == 0:
@@ -122,7 +126,14 @@ def load_workspace(
         if candidate.kind is FileKind.UV_LOCK:
             seen_dirs.add(candidate.path.parent)
     if lock:
-        _find_unread_locks(ws, found.refused)
+        needed = _client_locks_needed(ws.sources)
+        for candidate in client_locks:
+            if (candidate.path.parent, candidate.kind) in needed:
+                source = _load(candidate, pinned, ws.warnings)
+                ws.scanned += 1
+                if source is not None:
+                    ws.sources.append(source)
+        _find_unread_locks(ws, needed, found.refused)
     in_run = {c.name for c in found.files if c.kind.is_uv_config}
     for directory in seen_dirs:
         for name in ("pyproject.toml", "uv.toml"):
@@ -139,24 +150,29 @@ def load_workspace(
 _CLIENT_LOCKS = ((Role.POETRY, FileKind.POETRY_LOCK), (Role.PDM, FileKind.PDM_LOCK))
 
 
-def _find_unread_locks(ws: Workspace, refused: set[str]) -> None:
-    """Record each poetry.lock or pdm.lock that sits beside a pyproject.toml with sources of
-    that client but was not read: azfeeds must then leave those sources alone (it cannot check
-    that it keeps the lock true). A pyproject.toml without such sources costs nothing here."""
+def _client_locks_needed(sources: Sequence[SourceFile]) -> set[tuple[Path, FileKind]]:
+    """(directory, lock kind) of each poetry.lock / pdm.lock whose content hash a pyproject.toml
+    with sources of that client feeds (DESIGN.md section 4a). Other such locks are never read."""
+    needed: set[tuple[Path, FileKind]] = set()
+    for source in sources:
+        if source.kind is FileKind.PYPROJECT:
+            roles = {site.role for site in source.sites}
+            needed.update((source.path.parent, k) for r, k in _CLIENT_LOCKS if r in roles)
+    return needed
+
+
+def _find_unread_locks(
+    ws: Workspace, needed: set[tuple[Path, FileKind]], refused: set[str]
+) -> None:
+    """Record each needed lock that is there but was not read: azfeeds must then leave those
+    sources alone, since it cannot check that it keeps the lock true."""
     read = {(s.path.parent, s.kind) for s in ws.sources if s.kind.follows_pyproject}
-    for source in ws.sources:
-        if source.kind is not FileKind.PYPROJECT:
-            continue
-        roles = {site.role for site in source.sites}
-        for role, kind in _CLIENT_LOCKS:
-            directory = source.path.parent
-            if role not in roles or (directory, kind) in read:
-                continue
-            path = directory / kind.value
-            if os.path.normpath(path) in refused:
-                ws.unread_locks[path] = "a symbolic link that points out of the tree"
-            elif os.path.lexists(path):
-                ws.unread_locks[path] = "not a regular UTF-8 file azfeeds could read"
+    for directory, kind in needed - read:
+        path = directory / kind.value
+        if os.path.normpath(path) in refused:
+            ws.unread_locks[path] = "a symbolic link that points out of the tree"
+        elif os.path.lexists(path):
+            ws.unread_locks[path] = "not a regular UTF-8 file azfeeds could read"
 
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:

@@ -345,3 +345,13 @@ def test_a_lock_that_is_there_but_not_read_keeps_the_sources(shape: str, tmp_pat
     assert (work / "pyproject.toml").read_bytes() == pyproject
     assert "poetry.lock cannot be kept true: it is there but was not read" in err
     assert err.count("skipped pyproject.toml:") == 2
+
+
+def test_a_lock_of_a_client_without_azure_sources_is_never_read(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "a"\nurl = "{A_NAME}"\n')
+    (tmp_path / "poetry.lock").write_bytes(b"\x00 not even text")
+    (tmp_path / "pdm.lock").write_bytes(b"[metadata\n")
+    result = run_cli(["rewrite", "--map", str(MAP)], cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert "(1 file scanned)" in result.stderr
+    assert (tmp_path / "poetry.lock").read_bytes() == b"\x00 not even text"
