@@ -177,15 +177,46 @@ class Resolved:
         view = encode_name(self.view.name) if url.view is not None and self.view else None
         return format_readable(project, encode_name(self.feed.name), view, url.view_sep or "@")
 
+    def follow(self, url: AzureUrl, written: Readable) -> str:
+        """``written`` (a readable name, in the shape of ``url``) kept segment by segment where it
+        still denotes the same project, feed or view, exactly as written: a name that matches
+        (any case, ``%20``) or the object's UUID (mixed form). Where it does not (a rename), the
+        current name."""
+        project = None
+        if url.project is not None and self.project is not None:
+            project = _kept(written.project, self.project.id, self.project.name)
+        view = None
+        if url.view is not None and self.view is not None:
+            view = _kept(written.view, self.view.id, self.view.name)
+        feed = _kept(written.feed, self.feed.id, self.feed.name)
+        return format_readable(project, feed, view, written.view_sep or url.view_sep or "@")
+
+
+def _named(segment: str, known: str | None) -> str:
+    """The name a readable segment gives an object: a UUID segment gives none, so a name known
+    from elsewhere wins (else the UUID stands in, and is never taken for a rename)."""
+    name = decode_segment(segment)
+    return known if known is not None and is_uuid(name) else name
+
+
+def _kept(segment: str | None, object_id: str, name: str) -> str:
+    """A written segment when it still denotes the object (by name or UUID); else its name. A
+    table that knows no name (only the UUID, from readable names alone) keeps what is written."""
+    if segment is not None:
+        decoded = decode_segment(segment)
+        if decoded.casefold() == name.casefold() or is_uuid(name):
+            return segment
+        if is_uuid(decoded) and decoded.casefold() == object_id.casefold():
+            return segment
+    return encode_name(name)
+
 
 def _written_readable(resolved: Resolved, url: AzureUrl) -> str:
-    """The readable name to write beside the UUID form of the name-form ``url``: as the URL
-    spells it, unless it names the feed differently from the table (a renamed project): then the
-    current names, so that the next run finds nothing to rename."""
-    current = resolved.names_readable(url)
-    if _readable_key(current) != _readable_key(url.readable):
-        return current
-    return url.readable
+    """The readable name to write beside the UUID form of ``url``: its segments as written (UUID
+    segments of a mixed-form URL included), except a name the table no longer knows (a renamed
+    project): that takes the current name, so that the next run finds nothing to rename."""
+    written = Readable(url.project, url.feed, url.view, url.view_sep)
+    return resolved.follow(url, written)
 
 
 def _lookup_error(site: Site, message: str, hint: str | None = None) -> FeedLookupError:
@@ -286,18 +317,21 @@ def table_from_annotations(sources: Iterable[SourceFile]) -> FeedTable:
                 continue
             key = url.org_key
             names.setdefault(key, (url.org, url.org_base_url))
+            # A segment recorded as a UUID (mixed form) names nothing: a name seen elsewhere wins.
+            old = feeds[key].get(url.feed.lower())
             project = None
             if url.project is not None and entry.project is not None:
-                project = Project(url.project.lower(), decode_segment(entry.project))
+                known = old.project.name if old is not None and old.project is not None else None
+                project = Project(url.project.lower(), _named(entry.project, known))
             views: tuple[View, ...] = ()
             if url.view is not None and entry.view is not None:
-                views = (View(url.view.lower(), decode_segment(entry.view)),)
-            old = feeds[key].get(url.feed.lower())
+                seen = {v.id: v.name for v in (old.views or ())} if old is not None else {}
+                view_id = url.view.lower()
+                views = (View(view_id, _named(entry.view, seen.get(view_id))),)
             if old is not None:
                 views = tuple({v.id: v for v in (*(old.views or ()), *views)}.values())
-            feeds[key][url.feed.lower()] = Feed(
-                url.feed.lower(), decode_segment(entry.feed), project, views
-            )
+            feed_name = _named(entry.feed, old.name if old is not None else None)
+            feeds[key][url.feed.lower()] = Feed(url.feed.lower(), feed_name, project, views)
     table = FeedTable()
     for key, by_id in feeds.items():
         name, base = names[key]
@@ -488,18 +522,18 @@ class Planner:
             d.action = Action.RECREATED
             d.recreated_from = d.site.url
             d.note = f"feed '{resolved.feed.name}' was recreated (new id {resolved.feed.id})"
-            current = resolved.names_readable(url)
-            if _readable_key(current) != _readable_key(str(entry)):
-                d.readable = current
+            followed = resolved.follow(url, entry)
+            if followed != str(entry):
+                d.readable = followed
             return
         resolved, _ = resolve(org, url, d.site)
         d.identity = resolved.identity(url)
         if entry is not None:
-            current = resolved.names_readable(url)
-            if _readable_key(current) != _readable_key(str(entry)):
-                d.readable = current
+            followed = resolved.follow(url, entry)
+            if followed != str(entry):
+                d.readable = followed
                 d.action = Action.RENAMED
-                d.note = f"renamed: {entry} -> {current}"
+                d.note = f"renamed: {entry} -> {followed}"
 
     def _decide_names(self, d: _Decision, url: AzureUrl) -> None:
         if not any(is_uuid(s) for s in url.segments):
@@ -518,13 +552,11 @@ class Planner:
                     f"readable name '{entry}' written beside it"
                 )
             else:
-                current = resolved.names_readable(url)
-                if entry is not None and _readable_key(current) == _readable_key(str(entry)):
-                    target = str(entry)
-                else:
-                    target = current
-                    if entry is not None:
-                        d.note = f"renamed since: {entry} -> {current}"
+                target = (
+                    resolved.names_readable(url) if entry is None else resolved.follow(url, entry)
+                )
+                if entry is not None and target != str(entry):
+                    d.note = f"renamed since: {entry} -> {target}"
         if target is None and entry is not None:
             target = str(entry)
         if target is None:
@@ -851,10 +883,6 @@ def _key_of(path: KeyPath) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + part)
     return out
-
-
-def _readable_key(text: str) -> str:
-    return decode_segment(text).casefold()
 
 
 def _parse_readable_strict(text: str) -> Readable:
