@@ -52,6 +52,9 @@ class Workspace:
 
     sources: list[SourceFile] = field(default_factory=list)
     context: list[SourceFile] = field(default_factory=list)  # read for uv.lock consistency only
+    # workspace members a run given one member does not handle: read as they are, so that the
+    # root's uv.lock keeps the strings they use
+    bystanders: list[SourceFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     scanned: int = 0
 
@@ -124,6 +127,10 @@ def load_workspace(
             source = _load(Candidate(os.fspath(sibling), FileKind(name)), pinned)
             if source is not None:
                 ws.context.append(source)
+    for path in found.bystanders:
+        source = _load(Candidate(path, FileKind.PYPROJECT), pinned)
+        if source is not None:
+            ws.bystanders.append(source)
     return ws
 
 
@@ -221,7 +228,7 @@ def build_table(
     map_table: FeedTable | None,
 ) -> FeedTable:
     """The table a run resolves against."""
-    everything = [*ws.sources, *ws.context]
+    everything = [*ws.sources, *ws.context, *ws.bystanders]
     if map_table is not None or options.offline:
         base = map_table or FeedTable()
         return base.merged_with(table_from_annotations(everything))
@@ -278,7 +285,7 @@ def rewrite(
     )
     table = build_table(ws, options, provider, map_table)
     planner = Planner(table, plan_options(options, with_map=map_table is not None))
-    plan = planner.run(ws.sources, ws.context)
+    plan = planner.run(ws.sources, ws.context, ws.bystanders)
     writing = not options.check and not options.diff
     if progress is not None and len(plan.changed_files) >= PROGRESS_EVERY:
         progress(f"checking {len(plan.changed_files)} rewritten files")

@@ -270,14 +270,16 @@ def _same_names(index: Index, other: AzureUrl) -> bool:
 
 
 def _lock_for(path: Path, by_dir: Mapping[Path, SourceFile]) -> SourceFile | None:
-    directory = path.parent
+    """The uv.lock of the nearest directory above ``path`` that has one in the run (a workspace
+    member's lock is the root's, wherever the run started)."""
+    real = {Path(os.path.abspath(d)): lock for d, lock in by_dir.items()}
+    directory = Path(os.path.abspath(path)).parent
     while True:
-        if directory in by_dir:
-            return by_dir[directory]
-        parent = directory.parent
-        if parent == directory or not str(directory) or str(directory) == ".":
-            return by_dir.get(Path("."))
-        directory = parent
+        if directory in real:
+            return real[directory]
+        if directory.parent == directory:
+            return None
+        directory = directory.parent
 
 
 def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[str, str]) -> None:

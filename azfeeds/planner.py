@@ -370,8 +370,14 @@ class Planner:
 
     # -- public ---------------------------------------------------------------------------
 
-    def run(self, sources: Sequence[SourceFile], context: Sequence[SourceFile] = ()) -> Plan:
-        """Plan all files. ``context`` files are read for lock consistency only."""
+    def run(
+        self,
+        sources: Sequence[SourceFile],
+        context: Sequence[SourceFile] = (),
+        bystanders: Sequence[SourceFile] = (),
+    ) -> Plan:
+        """Plan all files. ``context`` files are read for lock consistency only, as if they were
+        rewritten too; ``bystanders`` (workspace members outside the run) as they are."""
         configs = [s for s in sources if not s.handler.is_lock]
         locks = [s for s in sources if s.handler.is_lock]
         decisions: dict[int, list[_Decision]] = {}
@@ -386,7 +392,7 @@ class Planner:
             for source in context:
                 if not source.handler.is_lock:
                     config_decisions.extend(self._decide_file(source, context_only=True))
-            inputs = self._lock_inputs(config_decisions)
+            inputs = self._lock_inputs(config_decisions, bystanders)
             for lock in locks:
                 follow = lock.handler.follow_up(lock, inputs)
                 self.plan.files.append(follow.file)
@@ -813,7 +819,9 @@ class Planner:
 
     # -- locks ----------------------------------------------------------------------------
 
-    def _lock_inputs(self, config: list[_Decision]) -> LockInputs:
+    def _lock_inputs(
+        self, config: list[_Decision], bystanders: Sequence[SourceFile] = ()
+    ) -> LockInputs:
         """What the configuration's decisions mean for its locks."""
         mapping: dict[str, str] = {}
         recreated: dict[str, str] = {}
@@ -834,6 +842,18 @@ class Planner:
                 mapping[str(d.site.azure.without_userinfo())] = str(d.new_url.without_userinfo())
             if d.identity is not None:
                 by_identity[d.identity].add(str(final.without_userinfo()))
+        for source in bystanders:
+            for site in source.sites:
+                if site.azure is None or site.role not in (Role.UV_INDEX, Role.UV_INDEX_URL):
+                    continue
+                config_urls.add(site.url)
+                config_urls.add(str(site.azure.without_userinfo()))
+                if site.url in mapping:
+                    self.plan.actions.append(
+                        f"{site.location} uses the same index URL, and the workspace has one "
+                        f"uv.lock: rewrite the whole workspace (azfeeds rewrite on its root) so "
+                        f"that both agree with it"
+                    )
         return LockInputs(
             mapping,
             recreated,
