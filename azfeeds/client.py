@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 
 from . import __version__
@@ -73,9 +74,46 @@ class Answer:
     elapsed_ms: float
 
 
+class _NoNetrc(requests.auth.AuthBase):
+    """The session's own auth: it adds nothing, and its presence keeps requests off ``~/.netrc``.
+
+    requests looks up netrc for every request that has no auth of its own, and its login then
+    replaces the ``Authorization`` header azfeeds set. netrc holds one login per host, and on a
+    server the feeds API shares its host with every collection, so one entry would carry one
+    organization's PAT to another (DESIGN.md section 6). ``trust_env`` stays on for proxies
+    (``HTTPS_PROXY``, ``NO_PROXY``) and CA bundles (``REQUESTS_CA_BUNDLE``).
+    """
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+class _Session(requests.Session):
+    """A session that never takes a credential from netrc, not even after a redirect."""
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """On a redirect to another origin, drop the Authorization header; add nothing back."""
+        before = urlsplit(response.request.url or "")
+        after = urlsplit(prepared_request.url or "")
+        same_origin = (before.scheme, before.hostname, before.port) == (
+            after.scheme,
+            after.hostname,
+            after.port,
+        )
+        if not same_origin:
+            prepared_request.headers.pop("Authorization", None)
+
+
 def new_session(*, trust_env: bool = True, verify: bool | str = True) -> requests.Session:
-    """A requests session with azfeeds' User-Agent (also handed to msal as its http_client)."""
-    session = requests.Session()
+    """A requests session with azfeeds' User-Agent (also handed to msal as its http_client).
+
+    netrc never supplies a credential (``_NoNetrc``); proxies and CA bundles from the
+    environment are still honoured when ``trust_env`` is on.
+    """
+    session = _Session()
+    session.auth = _NoNetrc()
     session.trust_env = trust_env
     session.verify = verify
     session.headers["User-Agent"] = USER_AGENT
