@@ -108,6 +108,12 @@ def _names(source: SourceFile, site: Site, url: AzureUrl, table: FeedTable | Non
 def _twin_of(source: SourceFile, site: Site) -> str | None:
     if site.entry is None or source.toml is None:
         return None
+    if site.azure is not None and site.azure.is_uuid_form:  # a twin in an inline array
+        span = source.toml.comments.get(site.line)
+        comment = source.text[span[0] : span[1]] if span is not None else ""
+        if not any(t.path == site.entry for t in source.toml.tables) and TWIN_MARKER in comment:
+            after = comment[comment.find(TWIN_MARKER) + len(TWIN_MARKER) :].strip()
+            return after.split('"')[1] if after.count('"') >= 2 else "?"
     for table in source.toml.tables:
         if table.path == site.entry:
             span = source.toml.comments.get(table.header_line)

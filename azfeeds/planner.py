@@ -26,12 +26,13 @@ from .kinds.base import (
     SourceFile,
     Twin,
     TwinEdit,
+    TwinSpan,
     ValueEdit,
     credential_hint,
     env_name,
 )
 from .table import Feed, FeedTable, Organization, Project, View
-from .tomlscan import KeyPath, TableInfo
+from .tomlscan import KeyPath
 from .urls import (
     AzureUrl,
     OrgKey,
@@ -761,16 +762,14 @@ class Planner:
                 continue
             name = _twin_name(base_name, names)
             uuid_url = d.twin_url or ""
-            edit = handler.twin_edit(source, Twin(d.site, name, base_name, uuid_url), url.readable)
-            if edit is None:
-                self._skip(
-                    d.site,
-                    "this index is an inline table; --mode add needs a [[tool.uv.index]] table "
-                    "(or use --mode uuid)",
-                )
+            edits = handler.twin_edits(
+                source, Twin(d.site, name, base_name, uuid_url), url.readable
+            )
+            if isinstance(edits, str):
+                self._skip(d.site, f"{edits} (or use --mode uuid)")
                 continue
             names.add(name.casefold())
-            fp.edits.append(edit)
+            fp.edits.extend(edits)
             assert d.site.entry is not None
             fp.twins.append(TwinEdit(d.site.entry, name, uuid_url))
             self._twin_vars(name, base_name)
@@ -796,17 +795,17 @@ class Planner:
             self.plan.variables.append(item)
 
     def _twin_removals(self, fp: FilePlan) -> None:
-        for start, end, table in fp.source.handler.twin_spans(fp.source):
-            fp.edits.append(Edit(start, end, ""))
-            fp.removed_twins.append(table.path)
-            site = next((s for s in fp.source.sites if s.entry == table.path), None)
+        for twin in fp.source.handler.twin_spans(fp.source):
+            fp.edits.extend(Edit(start, end, "") for start, end in twin.spans)
+            fp.removed_twins.append(twin.path)
+            site = next((s for s in fp.source.sites if s.entry == twin.path), None)
             name = site.index_name if site and site.index_name else "?"
             url = site.azure if site else None
             self.plan.changes.append(
                 Change(
                     fp.source.path,
-                    table.header_line,
-                    _key_of(table.path),
+                    twin.line,
+                    _key_of(twin.path),
                     Action.REMOVE_TWIN,
                     url.redacted if url else "",
                     "",
@@ -894,8 +893,8 @@ def _twin_name(base: str, taken: set[str]) -> str:
     return name
 
 
-def _inside(site: Site, span: tuple[int, int, TableInfo]) -> bool:
-    return span[0] <= site.start < span[1]
+def _inside(site: Site, twin: TwinSpan) -> bool:
+    return any(start <= site.start < end for start, end in twin.spans)
 
 
 def _key_of(path: KeyPath) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..fsio import Snapshot
-from ..tomlscan import KeyPath, TableInfo, TomlScan
+from ..tomlscan import KeyPath, TomlScan
 from ..urls import AzureUrl, Readable, UrlError, parse_azure_url, parse_readable
 
 if TYPE_CHECKING:
@@ -272,6 +272,16 @@ class Twin:
     url: str  # UUID form, no userinfo
 
 
+@dataclass(frozen=True)
+class TwinSpan:
+    """A twin entry azfeeds added earlier: the text spans whose removal takes it out, its key
+    path and its line."""
+
+    spans: tuple[tuple[int, int], ...]
+    path: KeyPath
+    line: int
+
+
 # -- the interface ------------------------------------------------------------------------------
 
 
@@ -316,12 +326,12 @@ class Kind:
 
     # -- add mode (uv configuration) ----------------------------------------------------------
 
-    def twin_edit(self, source: SourceFile, twin: Twin, readable: str) -> Edit | None:
-        """The insertion of a twin entry; None when the entry's shape cannot take one."""
-        return None
+    def twin_edits(self, source: SourceFile, twin: Twin, readable: str) -> list[Edit] | str:
+        """The edits that insert a twin entry, or the reason why this entry cannot take one."""
+        return "--mode add applies to uv configuration only"
 
-    def twin_spans(self, source: SourceFile) -> list[tuple[int, int, TableInfo]]:
-        """Spans of the twin entries azfeeds added earlier (removed by ``--mode names``)."""
+    def twin_spans(self, source: SourceFile) -> list[TwinSpan]:
+        """The twin entries azfeeds added earlier (removed by ``--mode names``)."""
         return []
 
     # -- locks ----------------------------------------------------------------------------------
