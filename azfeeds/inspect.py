@@ -317,7 +317,8 @@ def check_probes(indexes: Sequence[Index], env: Mapping[str, str], probe: Probe)
 
     def one(index: Index) -> tuple[int | None, float, str]:
         password = env.get(index.variables[1]) if index.variables else None
-        return probe(str(index.url), password)
+        # never the URL's own userinfo: a placeholder's literal text is not a credential
+        return probe(str(index.url.without_userinfo()), password)
 
     workers = max(1, min(16, len(indexes)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azfeeds-probe") as pool:

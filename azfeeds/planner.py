@@ -44,6 +44,7 @@ from .urls import (
     look_alike_warning,
     parse_readable,
     redact_text,
+    split_userinfo,
 )
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "Plan",
     "Planner",
     "Skipped",
+    "Stripped",
     "TwinEdit",
     "TwinVariables",
     "ValueEdit",
@@ -85,6 +87,16 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Stripped:
+    """A site whose password --strip-credentials removed, and what to set instead."""
+
+    path: Path
+    line: int
+    key: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class TwinVariables:
     """The credential variables a twin index needs."""
 
@@ -104,6 +116,7 @@ class Plan:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     variables: list[TwinVariables] = field(default_factory=list)
+    stripped: list[Stripped] = field(default_factory=list)  # --strip-credentials: what instead
     actions: list[str] = field(default_factory=list)
     unresolved: list[Change] = field(default_factory=list)  # offline --check: known to need work
 
@@ -354,6 +367,7 @@ class _Decision:
     recreated_from: str | None = None  # old URL string of a recreated feed (lock left alone)
     identity: Identity | None = None
     twin_url: str | None = None  # add mode: the UUID-form URL of the twin to create
+    stripped: str | None = None  # --strip-credentials removed the password: what to set instead
 
     @property
     def final(self) -> AzureUrl | None:
@@ -450,14 +464,17 @@ class Planner:
                 self.plan.warnings.append(warning)
         if self.options.strip_credentials and url.has_secret and not d.site.role.in_lock:
             base = d.new_url or url
-            d.new_url = base.without_userinfo()
+            d.new_url = base.without_password()
             if d.action is None:
                 d.action = Action.STRIP
+            hint = f"password removed: {credential_hint(d.site)} instead"
+            d.note = f"{d.note}; {hint}" if d.note else hint
+            d.stripped = hint
         elif url.has_secret and not d.site.role.in_lock:
             self.plan.warnings.append(
                 f"{d.site.location}: the URL carries credentials ({url.redacted}); uv fails with "
                 f"them anyway and they end up in version control: use --strip-credentials and "
-                f"set {credential_hint(d.site)}"
+                f"{credential_hint(d.site)}"
             )
 
     def _identity_of(self, url: AzureUrl | None, site: Site) -> Identity | None:
@@ -600,7 +617,10 @@ class Planner:
         d.identity = resolved.identity(url)
         d.readable = _written_readable(resolved, url)
         d.action = Action.ADD_TWIN
-        d.twin_url = str(resolved.uuid_url(url).without_userinfo())
+        # no password in a twin; a user name alone (a keyring hint) is carried over
+        twin = resolved.uuid_url(url)
+        keep = url.userinfo is not None and split_userinfo(url.userinfo)[1] is None
+        d.twin_url = str(twin if keep else twin.without_userinfo())
 
     def _need_lookup(self, d: _Decision, url: AzureUrl) -> None:
         if self.options.defer_lookups:
@@ -657,6 +677,10 @@ class Planner:
                     fp.value_edits.append(ValueEdit(d.site.keypath, new))
                 action = d.action or Action.REWRITE
                 self._report(d, action, url, d.new_url)
+                if d.stripped is not None:
+                    self.plan.stripped.append(
+                        Stripped(d.site.path, d.site.line, d.site.key, d.stripped)
+                    )
             elif d.action is Action.RENAMED:
                 self._report(d, Action.RENAMED, url, url)
         self._annotation_edits(fp, decisions)
@@ -672,7 +696,8 @@ class Planner:
             old_form = str(_annotation_entries_for(d.source, d.site) or "?")
             new_form = d.readable or "?"
         elif action is Action.STRIP:
-            old_form, new_form = "user:***@", "(no credentials)"
+            user = new.keyring_user
+            old_form, new_form = "user:***@", f"{user}@ (no password)" if user else "(no password)"
         self.plan.changes.append(
             Change(
                 d.site.path,

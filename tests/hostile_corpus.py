@@ -892,7 +892,8 @@ CASES: list[Case] = [
         "credentials-stripped",
         {"requirements.txt": b(f"-i https://build:{SECRET}@{X[8:]}\n")},
         args=("rewrite", "--strip-credentials", "--map", "{map}"),
-        result={"requirements.txt": b(f"-i {X_ID}{ANN_X}\n")},
+        # the password goes; the user name stays (DESIGN.md section 3: a keyring hint)
+        result={"requirements.txt": b(f"-i https://build@{X_ID[8:]}{ANN_X}\n")},
         secrets=(SECRET,),
     ),
     Case(

@@ -427,17 +427,40 @@ def env_name(index_name: str) -> str:
     return _ENV_RE.sub("_", index_name).upper()
 
 
-def credential_hint(site: Site) -> str:
-    """Which variables replace credentials written into an URL at this site."""
+def credential_variables(site: Site) -> tuple[str, str] | None:
+    """The (user name, password) environment variables of the client that reads this site, when
+    it has such variables: uv's ``UV_INDEX_<NAME>_*`` or Poetry's ``POETRY_HTTP_BASIC_<NAME>_*``."""
     name = site.index_name
-    if site.role in (Role.UV_INDEX, Role.UV_PUBLISH) and name:
-        env = env_name(name)
-        return f"UV_INDEX_{env}_USERNAME and UV_INDEX_{env}_PASSWORD"
-    if site.role is Role.POETRY and name:
-        env = env_name(name)
-        return f"POETRY_HTTP_BASIC_{env}_USERNAME and POETRY_HTTP_BASIC_{env}_PASSWORD"
-    if site.role is Role.PDM and name:
-        return f"the source's username/password in PDM config ('pdm config pypi.{name}.password')"
+    if not name:
+        return None
+    env = env_name(name)
+    if site.role in (Role.UV_INDEX, Role.UV_PUBLISH):
+        return f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD"
+    if site.role is Role.POETRY:
+        return f"POETRY_HTTP_BASIC_{env}_USERNAME", f"POETRY_HTTP_BASIC_{env}_PASSWORD"
+    return None
+
+
+def credential_hint(site: Site) -> str:
+    """How to give the credentials of this site instead of writing them into its URL (a phrase
+    that starts with a verb)."""
+    variables = credential_variables(site)
+    if variables is not None:
+        return f"set {variables[0]} and {variables[1]}"
+    if site.role is Role.PDM and site.index_name:
+        return (
+            "write ${VAR} placeholders in the URL (PDM expands them), or run "
+            f"'pdm config pypi.{site.index_name}.password'"
+        )
     if site.role is Role.UV_INDEX_URL:
-        return "a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
-    return "keyring (artifacts-keyring) or a netrc entry for the host"
+        return (
+            "use a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
+        )
+    if site.role is Role.REQUIREMENTS:
+        return (
+            "write ${VAR} placeholders in the URL (pip expands them in requirements files), or "
+            "use keyring (artifacts-keyring)"
+        )
+    if site.role is Role.PIP_CONF:
+        return "use keyring (artifacts-keyring): pip does not expand variables in pip.conf"
+    return "use keyring (artifacts-keyring)"
