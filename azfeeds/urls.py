@@ -33,6 +33,8 @@ _PACKAGING_RE = re.compile(
 )
 _SHAPE_RE = re.compile(r"/_packaging/[^/?#\s]+/pypi(?:/|\Z|[?#])", re.IGNORECASE)
 _VIEW_SEP_RE = re.compile(r"@|%40", re.IGNORECASE)
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
+_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2}).{0,2}", re.DOTALL)
 # Placeholders that a tool replaces before the URL is used (DESIGN.md section 3): ${VAR} (pip in
 # requirements files, PDM), $VAR, $(VAR) (Azure Pipelines), ${{ ... }} (GitHub Actions) and
 # {env:VAR} or {env:VAR:default} (tox). Their literal text is never a secret, never sent.
@@ -432,12 +434,20 @@ def parse_azure_url(raw: str, pinned_bases: tuple[str, ...] = ()) -> AzureUrl | 
         return None
     m = _URL_RE.match(raw)
     if m is None:
-        return None
+        lead = _SCHEME_RE.match(raw)
+        if lead is None or lead.group(1).lower() not in ("http", "https"):
+            return None
+        if any(c.isspace() for c in raw):
+            raise UrlError("the URL holds a literal space (write it as %20)")
+        raise UrlError("the text cannot be read as a URL")
     scheme = m.group("scheme")
     if scheme.lower() not in ("http", "https"):
         return None
     path = m.group("path") or ""
     rest_q = m.group("rest") or ""
+    bad = _BAD_ESCAPE_RE.search(path)
+    if bad is not None:
+        raise UrlError(f"bad percent escape '{bad.group()}' in the path (a '%' is written %25)")
     pm = _PACKAGING_RE.match(path)
     if pm is None:
         return None

@@ -649,9 +649,13 @@ CASES: list[Case] = [
         notes=("nothing to change (1 file scanned)",),
     ),
     Case(
-        "requirements-line-continuation-is-skipped",
+        "requirements-line-continuation-names-the-url-above",
         {"requirements.txt": b(f"--index-url {SH} \\\n    --trusted-host pkgs.dev.azure.com\n")},
-        notes=("skipped requirements.txt:1 --index-url: the line continues with '\\'",),
+        result={
+            "requirements.txt": b(
+                f"# azfeeds: shared\n--index-url {SH_ID} \\\n    --trusted-host pkgs.dev.azure.com\n"
+            )
+        },
     ),
     Case(
         "requirements-comments-and-commented-out-urls",
