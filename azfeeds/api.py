@@ -35,7 +35,7 @@ from .engine import (
 )
 from .errors import AzfeedsError
 from .planner import Change, Mode, Plan, Planner, Skipped, TwinVariables, table_from_annotations
-from .table import FeedTable, load_map
+from .table import FeedTable, load_map, load_maps
 
 PathLike = str | os.PathLike[str]
 
@@ -47,9 +47,14 @@ def load(
     return load_workspace([Path(p) for p in paths], recursive=recursive, lock=lock)
 
 
-def table_from_map(path: PathLike) -> FeedTable:
-    """The name<->UUID table saved in a map file (``azfeeds map --output``)."""
-    return load_map(Path(path))
+def table_from_map(path: PathLike, *more: PathLike) -> FeedTable:
+    """The name<->UUID table saved in a map file (``azfeeds map --output``); several files are
+    merged, and an organization they disagree on raises ``FileError`` naming both."""
+    if not more:
+        return load_map(Path(path))
+    merged = load_maps([Path(p) for p in (path, *more)])
+    assert merged is not None
+    return merged
 
 
 def table_from_api(

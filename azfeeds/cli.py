@@ -358,8 +358,16 @@ def _paths(values: list[str] | None) -> "list[Path]":
     return [Path(v) for v in values] if values else [Path(".")]
 
 
-def _path(value: str | None) -> "Path | None":
-    return _paths([value])[0] if value else None
+def _map_files(values: list[str] | None) -> "tuple[Path, ...]":
+    """--map FILE (repeatable), else AZFEEDS_MAP: paths separated by os.pathsep (empty parts
+    are skipped, so a trailing separator is harmless)."""
+    import os
+    from pathlib import Path
+
+    if values:
+        return tuple(Path(v) for v in values)
+    raw = os.environ.get("AZFEEDS_MAP", "")
+    return tuple(Path(part) for part in raw.split(os.pathsep) if part.strip())
 
 
 def _logging(common: "Common") -> None:
@@ -449,12 +457,13 @@ def rewrite(
         bool, typer.Option("--diff", help="Write nothing; print a unified diff.")
     ] = False,
     map_file: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--map",
-            help="Resolve from a saved map file (see 'azfeeds map --output'); no network.",
-            envvar="AZFEEDS_MAP",
-            dir_okay=False,
+            help="Resolve from saved map files (see 'azfeeds map --output'); no network. "
+            "Repeatable: the maps are merged. Default: AZFEEDS_MAP, several paths separated by "
+            "the platform's path separator.",
+            show_default=False,
             metavar="FILE",
         ),
     ] = None,
@@ -496,6 +505,7 @@ def rewrite(
         from .engine import rewrite as run_rewrite
         from .planner import Mode
 
+        maps = _map_files(map_file)
         options = RewriteOptions(
             mode=Mode(mode.value),
             check=check,
@@ -504,9 +514,9 @@ def rewrite(
             lock=not no_lock,
             strip_credentials=strip_credentials,
             offline=offline,
-            map_file=_path(map_file),
+            map_files=maps,
         )
-        provider = None if (map_file or offline) else _table_provider(common, net)
+        provider = None if (maps or offline) else _table_provider(common, net)
         progress = Progress(common)
         try:
             result = run_rewrite(_paths(paths), options, provider, progress)
@@ -606,7 +616,8 @@ def map_command(
         typer.Option(
             "--output",
             "-o",
-            help="Write the map file here.",
+            help="Write the map file here. Onto an existing map, the organizations of this run "
+            "replace their entries and the others are kept.",
             dir_okay=False,
             show_default=False,
             metavar="FILE",
@@ -639,7 +650,7 @@ def map_command(
         from .fsio import write_text
         from .report import table as render_table
         from .resolve import org_request_from_option, warn_missing_feeds
-        from .table import dump_map
+        from .table import dump_map, load_map, replace_organizations
 
         given = [org_request_from_option(value) for value in org or []]
         explicit = tuple(r.url.org_base_url for r in given if not r.url.is_cloud)
@@ -652,13 +663,20 @@ def map_command(
                 "no organization to map",
                 hint="give --org ORG, or a path whose files hold Azure Artifacts URLs",
             )
+        target = _paths([output])[0] if output is not None else None
+        existing = load_map(target) if target is not None and target.exists() else None
         feed_table = _table_provider(common, net, explicit, views)(requests)
         for warning in warn_missing_feeds(feed_table, requests):
             common.say(f"warning: {warning}")
-        document = dump_map(feed_table)
-        if output is not None:
-            write_text(_paths([output])[0], document)
-            common.say(f"wrote {output}")
+        written = replace_organizations(existing, feed_table) if existing else feed_table
+        document = dump_map(written)
+        if target is not None:
+            write_text(target, document)
+            kept = len(written.organizations) - len(feed_table.organizations)
+            common.say(
+                f"wrote {output}"
+                + (f" (kept {kept} other organization{'s' if kept != 1 else ''})" if kept else "")
+            )
         if json_out:
             _out(document)
         elif output is None or common.verbose:
@@ -696,12 +714,13 @@ def doctor(
         bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
     ] = False,
     map_file: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--map",
-            help="Take names and UUIDs from a map file instead of the feeds API.",
-            envvar="AZFEEDS_MAP",
-            dir_okay=False,
+            help="Take names and UUIDs from map files instead of the feeds API. Repeatable: "
+            "the maps are merged. Default: AZFEEDS_MAP, several paths separated by the "
+            "platform's path separator.",
+            show_default=False,
             metavar="FILE",
         ),
     ] = None,
@@ -731,7 +750,8 @@ def doctor(
 
         from .doctor import diagnose
 
-        provider = None if (offline or map_file) else _partial_provider(common, net)
+        maps = _map_files(map_file)
+        provider = None if (offline or maps) else _partial_provider(common, net)
         probe = None if offline else _prober(net)
         if probe is not None:
             _logging(common)
@@ -739,7 +759,7 @@ def doctor(
             _paths(paths),
             recursive=recursive,
             env=os.environ,
-            map_file=_path(map_file),
+            map_files=maps,
             provider=provider,
             probe=probe,
         )
@@ -816,7 +836,7 @@ def env_command(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the UV_INDEX_* variables each index needs, as a snippet (names, never values)."""
+    """Print the credential variables each index needs, as a snippet (names, never values)."""
     common = Common("env", json_out, verbose, quiet, debug)
 
     def work() -> int:
@@ -854,6 +874,7 @@ def env_command(
                         "password_variable": n.password_variable,
                         "secret": n.secret,
                         "twin_of": n.twin_of,
+                        "client": n.client,
                     }
                     for n in items
                 ],
@@ -863,8 +884,10 @@ def env_command(
             return 0
         if not items:
             common.say(
-                "no named Azure index in uv configuration: uv reads UV_INDEX_<NAME>_* only for "
-                "[[tool.uv.index]] entries with a name"
+                "no named Azure index and no ${VAR} in an Azure URL: uv reads "
+                "UV_INDEX_<NAME>_* for [[tool.uv.index]] entries with a name, Poetry "
+                "POETRY_HTTP_BASIC_<NAME>_* for [[tool.poetry.source]], and PDM and pip the "
+                "${VAR} names in their URLs (PDM sources, pip requirements files)"
             )
             return 0
         _out(render(items, shell.value, os.environ))

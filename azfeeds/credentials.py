@@ -3,7 +3,10 @@
 Order for ``--auth auto``, per organization, first that applies:
 
 1. ``--pat-file``, then ``AZFEEDS_PAT``, then ``AZURE_DEVOPS_EXT_PAT``;
-2. ``UV_INDEX_<NAME>_PASSWORD`` of any index of that organization;
+2. the credential the user already gives a package client for an index of that organization
+   (``clientcreds``): uv's ``UV_INDEX_<NAME>_PASSWORD``, Poetry's
+   ``POETRY_HTTP_BASIC_<NAME>_PASSWORD`` or ``auth.toml``, PDM's ``pdm.toml`` or global config, a
+   ``${VAR}`` that PDM or pip expands in the URL, or ``user:secret@`` written in the URL;
 3. ``SYSTEM_ACCESSTOKEN`` when ``TF_BUILD`` is set (Azure Pipelines);
 4. a service principal: ``AZURE_TENANT_ID`` + ``AZURE_CLIENT_ID`` + ``AZURE_CLIENT_SECRET`` or
    ``AZURE_CLIENT_CERTIFICATE_PATH``;
@@ -18,7 +21,7 @@ Where a credential may go: cloud-wide credentials (``--pat-file``, ``AZFEEDS_PAT
 ``AZURE_DEVOPS_EXT_PAT``, Entra tokens) go only to Azure DevOps Services hosts over https.
 ``SYSTEM_ACCESSTOKEN`` also goes to the host of ``SYSTEM_TEAMFOUNDATIONCOLLECTIONURI``. Any other
 host (a server, a look-alike, loopback, an ``--api-url``) receives a credential only when it is the
-organization's own ``UV_INDEX_<NAME>_PASSWORD``, or when the user named that host explicitly
+own credential (step 2) of an index of that organization, or when the user named that host explicitly
 (``--org <collection URL>`` or ``--api-url``) together with ``--pat-file``. Entra tokens may also go
 to an explicitly named loopback host (tests and local proxies). Azure DevOps Server takes PATs only.
 
@@ -38,8 +41,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import Credential
+from .clientcreds import ConfigFiles as ClientConfigFiles
+from .clientcreds import IndexRef, own_credential, where_to_set
 from .errors import AuthError, UsageError
-from .planner import env_name
 from .secrets import register_secret
 from .urls import shown_host
 
@@ -83,7 +87,7 @@ class Target:
     api_base: str  # ``{api}/<org>`` or the collection URL; /_apis/packaging/feeds is appended
     cloud: bool  # an Azure DevOps Services organization
     explicit: bool  # the user named this host (--org <collection URL> or --api-url)
-    index_names: tuple[str, ...] = ()  # uv index names of this organization
+    indexes: tuple[IndexRef, ...] = ()  # this organization's indexes, as their clients see them
 
 
 def host_of(url: str) -> str:
@@ -177,8 +181,9 @@ class Broker:
         ):
             register_secret(self.env.get(name))
         for key, value in self.env.items():
-            if key.startswith("UV_INDEX_") and key.endswith("_PASSWORD"):
+            if key.startswith(("UV_INDEX_", "POETRY_HTTP_BASIC_")) and key.endswith("_PASSWORD"):
                 register_secret(value)
+        self._client_files = ClientConfigFiles(self.env)
         if settings.pat_file is not None:
             self._pat_file_value = _read_pat_file(settings.pat_file)
 
@@ -191,7 +196,7 @@ class Broker:
         if method == "auto":
             steps = [
                 self._pat,
-                self._uv_index,
+                self._own_index,
                 self._pipeline,
                 self._service_principal,
                 self._workload_identity,
@@ -230,13 +235,23 @@ class Broker:
             )
         return None
 
-    def _uv_index(self, target: Target) -> Credential | None:
-        for index in target.index_names:
-            var = f"UV_INDEX_{env_name(index)}_PASSWORD"
-            value = self.env.get(var)
-            if value:
+    def _own_index(self, target: Target) -> Credential | None:
+        """Step 2: the credential a package client already has for an index of this organization.
+
+        It goes to this organization only (the indexes are grouped by organization), to its
+        feeds API, whatever the host: the user already gives it to that host.
+        """
+        for ref in target.indexes:
+            with self._lock:
+                lookup = own_credential(ref, self.env, self._client_files)
+                for warning in [*self._client_files.warnings, *lookup.warnings]:
+                    if warning not in self.warnings:
+                        self.warnings.append(warning)
+                        log.info("%s", warning)
+            if lookup.found is not None:
+                register_secret(lookup.found.password)
                 self._warn_plain_http(target)
-                return Credential(var, "basic", value)
+                return Credential(lookup.found.source, "basic", lookup.found.password)
         return None
 
     def _pipeline(self, target: Target) -> Credential | None:
@@ -499,8 +514,11 @@ class Broker:
         method = self.settings.method
         found: Credential | None
         if method == "pat":
-            found = self._pat(target) or self._uv_index(target)
-            need = "--pat-file, AZFEEDS_PAT, AZURE_DEVOPS_EXT_PAT or UV_INDEX_<NAME>_PASSWORD"
+            found = self._pat(target) or self._own_index(target)
+            own = list(dict.fromkeys(where_to_set(ref) for ref in target.indexes))
+            need = "--pat-file, AZFEEDS_PAT, AZURE_DEVOPS_EXT_PAT" + (
+                f" or {' or '.join(own)}" if own else ""
+            )
         elif method == "pipeline":
             found = self._pipeline(target)
             need = "SYSTEM_ACCESSTOKEN (mapped from $(System.AccessToken)) and TF_BUILD"

@@ -10,6 +10,7 @@ from .engine import OrgRequest, load_workspace, org_requests
 from .inspect import (
     Index,
     Probe,
+    check_client_credentials,
     check_credentials_in_urls,
     check_hosts,
     check_lock,
@@ -18,10 +19,11 @@ from .inspect import (
     check_table,
     check_variables,
     collect,
+    own_lookups,
 )
 from .kinds.base import FileKind
 from .planner import table_from_annotations
-from .table import FeedTable, load_map
+from .table import FeedTable, load_maps
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
 
@@ -45,12 +47,12 @@ def diagnose(
     *,
     recursive: bool,
     env: Mapping[str, str],
-    map_file: Path | None = None,
+    map_files: Sequence[Path] = (),
     provider: PartialProvider | None = None,
     probe: Probe | None = None,
 ) -> DoctorReport:
     """Run every check. Without a provider and a probe (--offline), only the local ones."""
-    map_table = load_map(map_file) if map_file is not None else None
+    map_table = load_maps(map_files)
     pinned = map_table.pinned_bases() if map_table else ()
     ws = load_workspace(paths, recursive=recursive, lock=True, pinned=pinned)
     everything = [*ws.sources, *ws.context]
@@ -67,7 +69,9 @@ def diagnose(
     else:
         table = table_from_annotations(everything)
     indexes = collect(configs, table)
+    lookups = own_lookups(indexes, env)
     check_variables(indexes, env)
+    check_client_credentials(indexes, env, lookups)
     check_hosts(indexes, env)
     check_lock(indexes, locks, table)
     check_credentials_in_urls(indexes)
@@ -75,7 +79,7 @@ def diagnose(
     if provider is not None or map_table is not None:
         check_table(indexes, table, failures)
     if probe is not None:
-        check_probes(indexes, env, probe)
+        check_probes(indexes, env, probe, lookups)
     for index in indexes:
         index.fixes[:] = list(dict.fromkeys(index.fixes))
     return DoctorReport(indexes, ws.scanned, ws.warnings)

@@ -13,12 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .clientcreds import IndexRef, ref_for_site
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .kinds import load_source
 from .kinds.base import FileKind, FilePlan, Role, Site, SourceFile, may_hold_azure
 from .planner import Mode, Options, Plan, Planner, table_from_annotations
-from .table import FeedTable, load_map
+from .table import FeedTable, load_maps
 from .urls import (
     AzureUrl,
     OrgKey,
@@ -39,7 +40,7 @@ class OrgRequest:
     name: str
     url: AzureUrl  # one URL of this organization (host, base, scheme)
     views: frozenset[str] = frozenset()  # casefolded feed names or ids whose views are needed
-    index_names: tuple[str, ...] = ()  # uv index names of this organization (UV_INDEX_* reuse)
+    indexes: tuple[IndexRef, ...] = ()  # its indexes, for each client's own credential
     feeds: frozenset[str] = frozenset()  # feed names written in name form
 
 
@@ -136,7 +137,9 @@ def load_workspace(
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
     """The organizations (and views) that the Azure URLs of these files need."""
-    found: dict[OrgKey, tuple[str, AzureUrl, set[str], list[str], set[str]]] = {}
+    found: dict[
+        OrgKey, tuple[str, AzureUrl, set[str], dict[tuple[object, ...], IndexRef], set[str]]
+    ] = {}
     for source in sources:
         sites = source.sites
         if not source.scanned:  # a lazily loaded uv.lock: its organizations, without a parse
@@ -146,19 +149,20 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
             if url is None:
                 continue
             _, _, views, indexes, feeds = found.setdefault(
-                url.org_key, (url.org, url, set(), [], set())
+                url.org_key, (url.org, url, set(), {}, set())
             )
             if url.view is not None:
                 views.add(url.feed_name.casefold())
                 ann = source.annotations.get(site.line)
                 if ann is not None:
                     views.update(decode_segment(e.feed).casefold() for e in ann.entries if e)
-            if site.index_name and site.index_name not in indexes:
-                indexes.append(site.index_name)
+            ref = ref_for_site(site)
+            if ref is not None:  # one per distinct credential source (a monorepo repeats them)
+                indexes.setdefault(ref.identity, ref)
             if not is_uuid(url.feed):
                 feeds.add(url.feed_name)
     return [
-        OrgRequest(key, name, first, frozenset(views), tuple(indexes), frozenset(feeds))
+        OrgRequest(key, name, first, frozenset(views), tuple(indexes.values()), frozenset(feeds))
         for key, (name, first, views, indexes, feeds) in found.items()
     ]
 
@@ -169,6 +173,14 @@ def _bare_site(source: SourceFile, raw: str) -> Site:
     except UrlError:
         url = None
     return Site(source.path, source.kind, Role.LOCK_REGISTRY, "", 0, 0, 0, raw, url)
+
+
+def _unique_refs(refs: Sequence[IndexRef]) -> tuple[IndexRef, ...]:
+    """The first of each distinct credential source, in order."""
+    unique: dict[tuple[object, ...], IndexRef] = {}
+    for ref in refs:
+        unique.setdefault(ref.identity, ref)
+    return tuple(unique.values())
 
 
 def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
@@ -184,7 +196,7 @@ def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
             seen.name,
             seen.url,
             seen.views | request.views,
-            tuple(dict.fromkeys((*seen.index_names, *request.index_names))),
+            _unique_refs((*seen.indexes, *request.indexes)),
             seen.feeds | request.feeds,
         )
     return list(merged.values())
@@ -201,7 +213,7 @@ class RewriteOptions:
     lock: bool = True
     strip_credentials: bool = False
     offline: bool = False
-    map_file: Path | None = None
+    map_files: tuple[Path, ...] = ()
     pinned: tuple[str, ...] = ()
 
 
@@ -278,7 +290,7 @@ def rewrite(
     progress: Progress | None = None,
 ) -> RewriteResult:
     """Plan, verify and (unless --check or --diff) write a rewrite."""
-    map_table = load_map(options.map_file) if options.map_file is not None else None
+    map_table = load_maps(options.map_files)
     pinned = options.pinned + (map_table.pinned_bases() if map_table else ())
     ws = load_workspace(
         paths, recursive=options.recursive, lock=options.lock, pinned=pinned, progress=progress

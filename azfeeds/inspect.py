@@ -11,6 +11,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .clientcreds import (
+    CLIENT_NAMES,
+    ConfigFiles,
+    IndexRef,
+    Lookup,
+    client_variables,
+    own_credential,
+    ref_for_site,
+    where_to_set,
+    without_userinfo,
+)
 from .kinds.base import TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
 from .table import FeedTable
 from .urls import AzureUrl, decode_segment, is_uuid, look_alike_warning
@@ -66,6 +77,17 @@ class Index:
             return None
         env = env_name(self.site.index_name)
         return f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD"
+
+    @property
+    def ref(self) -> IndexRef | None:
+        """The index as its client configures it (for that client's own credential)."""
+        return ref_for_site(self.site)
+
+    @property
+    def client(self) -> str:
+        """The client that reads this index: uv, poetry, pdm or pip."""
+        ref = self.ref
+        return ref.client if ref is not None else "uv"
 
     @property
     def label(self) -> str:
@@ -159,7 +181,7 @@ def check_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
         if names is None:
             if index.is_uv:
                 index.checks["variables"] = (
-                    "none (an index-url has no name; uv reads netrc or keyring)"
+                    "none (an index-url has no name, so uv has no UV_INDEX_* variables for it)"
                 )
             continue
         states = [f"{n} {'set' if env.get(n) else 'missing'}" for n in names]
@@ -170,7 +192,93 @@ def check_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
             index.fixes.append("azfeeds env  # prints the variables to set, as snippets")
 
 
+def own_lookups(
+    indexes: Sequence[Index], env: Mapping[str, str], files: ConfigFiles | None = None
+) -> dict[int, Lookup]:
+    """Each index's own credential as its client finds it, by ``id(index)``."""
+    from .secrets import register_secret
+
+    files = files or ConfigFiles(env)
+    out: dict[int, Lookup] = {}
+    for index in indexes:
+        ref = index.ref
+        lookup = own_credential(ref, env, files) if ref is not None else Lookup()
+        if lookup.found is not None:
+            register_secret(lookup.found.password)  # scrubbed from every output from now on
+        out[id(index)] = lookup
+    return out
+
+
+def check_client_credentials(
+    indexes: Sequence[Index], env: Mapping[str, str], lookups: Mapping[int, Lookup]
+) -> None:
+    """Poetry, PDM and pip indexes: the credential their client would send, by source (names
+    only, never values), and a placeholder the client would send as written."""
+    for index in indexes:
+        ref = index.ref
+        lookup = lookups.get(id(index))
+        if ref is None or lookup is None:
+            continue
+        for problem in [*lookup.warnings, *lookup.notes]:
+            prefix = f"{ref.location}: "
+            index.problems.append(problem.removeprefix(prefix))
+            if ref.expands:
+                index.fixes.append(f"set {where_to_set(ref)}")
+            else:  # the client sends the URL's userinfo as written, before anything else
+                index.fixes.append(
+                    f"remove the userinfo from the URL at {ref.location}; set {where_to_set(ref)}"
+                )
+        if ref.client == "uv":
+            continue
+        user_var, password_var = client_variables(ref)
+        shown = [v for v in (user_var, password_var) if v]
+        states = [f"{v} {'set' if env.get(v) else 'missing'}" for v in shown]
+        client = CLIENT_NAMES[ref.client]
+        if states:
+            index.checks["variables"] = ", ".join(states)
+        if lookup.found is not None:
+            index.checks["credential"] = f"{client} sends {lookup.found.source}"
+        elif not lookup.notes and not lookup.warnings:
+            index.checks["credential"] = f"none found ({client} may still ask a keyring)"
+            index.notes.append(f"for a credential of {client}'s own, set {where_to_set(ref)}")
+
+
+_LONGEST_PATH = {
+    "poetry": "Poetry sends each download the credential of the source whose path shares the "
+    "most leading segments with it",
+    "pdm": "PDM sends each download the credential of the source with the longest common path",
+    "pip": "pip sends each download the credential of the index URL with the longest common path",
+}
+
+
 def check_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
+    """The 401 risk (uv), and why pip, Poetry and PDM have none (longest-path matching)."""
+    _check_other_clients_hosts([i for i in indexes if not i.is_uv and i.client != "uv"])
+    _check_uv_hosts(indexes, env)
+
+
+def _check_other_clients_hosts(indexes: Sequence[Index]) -> None:
+    by_host: dict[tuple[str, str], list[Index]] = defaultdict(list)
+    for index in indexes:
+        by_host[(index.client, index.url.hostport.rsplit("@", 1)[-1].lower())].append(index)
+    for (client, host), group in by_host.items():
+        orgs = sorted({i.url.org for i in group}, key=str.casefold)
+        for index in group:
+            if len(orgs) > 1:
+                index.checks["host"] = (
+                    f"{host} shared by {len(orgs)} organizations ({', '.join(orgs)})"
+                )
+                if index.form != "uuid":
+                    index.notes.append(
+                        f"no 401 risk for {CLIENT_NAMES[client]} in name form: "
+                        f"{_LONGEST_PATH[client]}, so each organization's files get that "
+                        "organization's credential"
+                    )
+            else:
+                index.checks["host"] = f"{host}: one organization"
+
+
+def _check_uv_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
     """The 401 risk: several organizations (or PATs) on one host, with name-form URLs."""
     uv = [i for i in indexes if i.is_uv]
     by_host: dict[str, list[Index]] = defaultdict(list)
@@ -311,14 +419,23 @@ def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[st
 Probe = Callable[[str, str | None], tuple[int | None, float, str]]
 
 
-def check_probes(indexes: Sequence[Index], env: Mapping[str, str], probe: Probe) -> None:
-    """GET each index page with the credential uv would send; status and latency."""
+def check_probes(
+    indexes: Sequence[Index],
+    env: Mapping[str, str],
+    probe: Probe,
+    lookups: Mapping[int, Lookup] | None = None,
+) -> None:
+    """GET each index page with the credential its client would send (placeholders expanded as
+    the client expands them, its own variables and config read); status and latency. The URL
+    goes without its userinfo: a placeholder's literal text is never sent."""
     from concurrent.futures import ThreadPoolExecutor
 
+    lookups = lookups if lookups is not None else own_lookups(indexes, env)
+
     def one(index: Index) -> tuple[int | None, float, str]:
-        password = env.get(index.variables[1]) if index.variables else None
-        # never the URL's own userinfo: a placeholder's literal text is not a credential
-        return probe(str(index.url.without_userinfo()), password)
+        lookup = lookups.get(id(index))
+        found = lookup.found if lookup is not None else None
+        return probe(str(index.url.without_userinfo()), found.password if found else None)
 
     workers = max(1, min(16, len(indexes)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azfeeds-probe") as pool:
@@ -330,7 +447,14 @@ def check_probes(indexes: Sequence[Index], env: Mapping[str, str], probe: Probe)
             continue
         index.checks["probe"] = f"HTTP {status} in {ms:.0f} ms"
         if status in (401, 403, 203):
-            var = index.variables[1] if index.variables else "the credential"
+            lookup = lookups.get(id(index))
+            ref = index.ref
+            if lookup is not None and lookup.found is not None:
+                var = lookup.found.source
+            elif ref is not None:
+                var = where_to_set(ref)
+            else:
+                var = "the credential"
             index.problems.append(f"the index answered HTTP {status}: {var} is missing or rejected")
             index.fixes.append(f"check {var}: a PAT with Packaging (Read) that has not expired")
         elif status == 404:
@@ -354,8 +478,16 @@ def check_credentials_in_urls(indexes: Sequence[Index]) -> None:
     """User and secret written into an URL."""
     for index in indexes:
         if index.url.has_secret:
-            index.problems.append("the URL carries credentials: uv fails with them, and they leak")
-            index.fixes.append(f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}")
+            if index.client == "uv":
+                problem = "the URL carries credentials: uv fails with them, and they leak"
+            else:
+                problem = "the URL carries credentials: they leak into version control and logs"
+            index.problems.append(problem)
+            fix = f"azfeeds rewrite --strip-credentials {index.site.path.as_posix()}"
+            ref = index.ref
+            if ref is not None:
+                fix += f"; then set {where_to_set(without_userinfo(ref))}"
+            index.fixes.append(fix)
 
 
 def environ() -> Mapping[str, str]:

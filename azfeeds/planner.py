@@ -643,7 +643,10 @@ class Planner:
         if url.look_alike:
             hint = f"check the URL: {look_alike_warning(url)}"
         elif self.options.with_map:
-            hint = f"the map file does not list it: 'azfeeds map --org {org} --output FILE' adds it"
+            hint = (
+                f"no map file lists it: 'azfeeds map --org {org} --output FILE' adds it to FILE "
+                "and keeps the organizations already there (or give one more --map)"
+            )
         elif self.options.offline:
             hint = "give --map FILE, or run without --offline"
         else:

@@ -122,7 +122,8 @@ def _index_text(index: Index) -> str:
     source = f" ({index.names.source})" if index.form != "name" else ""
     twin = f" (twin of '{index.twin_of}')" if index.twin_of else ""
     lines = [
-        f"{index.site.path.as_posix()}:{index.site.line}  {index.site.key} {index.label}",
+        f"{index.site.path.as_posix()}:{index.site.line}  {index.site.key}"
+        + (f" {index.label}" if index.site.index_name else ""),
         f"  organization  {index.url.org}",
         f"  feed          {index.names}{source}",
         f"  URL form      {index.form}{twin}",

@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from .client import CLOUD_FEEDS_API, Answer, FeedsApi, feeds_url, views_url
+from .clientcreds import where_to_set
 from .credentials import Broker, Target
 from .engine import OrgRequest
 from .errors import ApiError, AuthError, AzfeedsError, UsageError
-from .kinds.base import env_name
 from .table import Feed, FeedTable, Organization, Project, View
 from .urls import UrlError, is_uuid, parse_azure_url
 
@@ -65,7 +65,7 @@ def target_for(request: OrgRequest, settings: LiveSettings) -> Target:
             api_base=f"{base}/{quote(url.org, safe='')}",
             cloud=True,
             explicit=settings.api_url is not None,
-            index_names=request.index_names,
+            indexes=request.indexes,
         )
     collection = f"{url.scheme}://{url.hostport.rsplit('@', 1)[-1]}{url.base}"
     explicit = any(
@@ -76,13 +76,13 @@ def target_for(request: OrgRequest, settings: LiveSettings) -> Target:
         api_base=collection,
         cloud=False,
         explicit=explicit,
-        index_names=request.index_names,
+        indexes=request.indexes,
     )
 
 
 def no_credential_hint(target: Target) -> str:
     """What to set when an organization answered 401 to a request without credentials."""
-    own = [f"UV_INDEX_{env_name(n)}_PASSWORD" for n in target.index_names]
+    own = list(dict.fromkeys(where_to_set(ref) for ref in target.indexes))
     if target.cloud:
         choices = ["AZFEEDS_PAT (a PAT with the Packaging (Read) scope)", *own]
         return "set " + ", or ".join(choices) + ", or sign in with 'azfeeds login'"

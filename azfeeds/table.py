@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -370,3 +370,92 @@ def table_from_orgs(orgs: Iterable[Organization]) -> FeedTable:
     for org in orgs:
         table.add(org)
     return table
+
+
+# -- several maps -----------------------------------------------------------------------------
+
+
+def _feed_conflict(a: Feed, b: Feed) -> str | None:
+    """Why two entries of one feed disagree (None: they agree, perhaps one knowing more)."""
+    if a.id != b.id:
+        return f"feed '{a.name}' has id {a.id} in one and {b.id} in the other"
+    if a.name.casefold() != b.name.casefold():
+        return f"feed {a.id} is named '{a.name}' in one and '{b.name}' in the other"
+    pa, pb = a.project, b.project
+    if (pa is None) != (pb is None) or (pa and pb and pa.id != pb.id):
+        left = f"project {pa.id}" if pa else "no project"
+        right = f"project {pb.id}" if pb else "no project"
+        return f"feed '{a.name}' is in {left} in one and in {right} in the other"
+    if pa and pb and pa.name.casefold() != pb.name.casefold():
+        return f"project {pa.id} is named '{pa.name}' in one and '{pb.name}' in the other"
+    for view in a.views or ():
+        other = b.find_view(view.name)
+        if other is not None and other.id != view.id:
+            return (
+                f"view '{a.name}@{view.name}' has id {view.id} in one and {other.id} in the other"
+            )
+        same_id = b.find_view(view.id)
+        if same_id is not None and same_id.name.casefold() != view.name.casefold():
+            return f"view {view.id} is named '{view.name}' in one and '{same_id.name}' in the other"
+    return None
+
+
+def merge_organizations(a: Organization, b: Organization) -> Organization | str:
+    """One organization from two maps' entries, or the reason they disagree."""
+    feeds: dict[str, Feed] = {f.id: f for f in a.feeds}
+    for feed in b.feeds:
+        mine = a.feed_by_id(feed.id) or a.feed_by_name(feed.name)
+        if mine is None:
+            feeds[feed.id] = feed
+            continue
+        why = _feed_conflict(mine, feed)
+        if why is not None:
+            return why
+        if mine.views is None and feed.views is not None:
+            feeds[mine.id] = replace(mine, views=feed.views)
+        elif mine.views is not None and feed.views is not None:
+            extra = tuple(v for v in feed.views if mine.find_view(v.id) is None)
+            if extra:
+                feeds[mine.id] = replace(mine, views=(*mine.views, *extra))
+    # replace() keeps every other field of the first map's entry as it was
+    return replace(a, feeds=tuple(feeds.values()), complete=a.complete and b.complete)
+
+
+def merge_maps(tables: Sequence[tuple[str, FeedTable]]) -> FeedTable:
+    """The union of several maps (each named by its file). An organization in several maps is
+    merged when they agree; when an id differs, a FileError names both files (exit 6)."""
+    merged = FeedTable()
+    origin: dict[OrgKey, str] = {}
+    for source, table in tables:
+        for org in table.organizations.values():
+            seen = merged.get(org.key)
+            if seen is None:
+                merged.add(org)
+                origin[org.key] = source
+                continue
+            result = merge_organizations(seen, org)
+            if isinstance(result, str):
+                raise FileError(
+                    f"map files disagree on organization '{org.name}': {result} "
+                    f"(in {origin[org.key]} and in {source})",
+                    path=source,
+                    hint="regenerate the stale one with 'azfeeds map --org ORG --output FILE'",
+                )
+            merged.add(result)
+    return merged
+
+
+def load_maps(paths: Sequence[Path]) -> FeedTable | None:
+    """Read and merge several map files (None when none is given)."""
+    if not paths:
+        return None
+    return merge_maps([(str(path), load_map(path)) for path in paths])
+
+
+def replace_organizations(existing: FeedTable, fresh: FeedTable) -> FeedTable:
+    """``map --output`` onto an existing map: the organizations just fetched replace their old
+    entries; every other organization of the existing map is kept as it was."""
+    result = FeedTable(dict(existing.organizations))
+    for org in fresh.organizations.values():
+        result.add(org)
+    return result

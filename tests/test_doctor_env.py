@@ -180,6 +180,7 @@ def test_env_twins_share_the_original_credential(two_orgs: Path) -> None:
         "password_variable": "UV_INDEX_ORGB_UUID_PASSWORD",
         "secret": "AZDO_ORGB_PAT",
         "twin_of": "orgb",
+        "client": "uv",
     }
     assert "UV_INDEX_ORGB_UUID_PASSWORD: ${{ secrets.AZDO_ORGB_PAT }}" in doc["result"]["snippet"]
 
@@ -190,7 +191,7 @@ def test_env_without_named_indexes(tmp_path: Path) -> None:
     )
     result = run_cli(["env"], cwd=tmp_path)
     assert result.code == 0 and result.stdout == ""
-    assert "no named Azure index" in result.stderr
+    assert "no named Azure index and no ${VAR} in an Azure URL" in result.stderr
 
 
 LOOK_ALIKES = [
@@ -230,3 +231,83 @@ def test_ordinary_servers_are_not_look_alikes(tmp_path: Path, host: str) -> None
     (tmp_path / "pyproject.toml").write_text(f'[[tool.uv.index]]\nname = "a"\nurl = "{url}"\n')
     result = run_cli(["doctor", "--offline"], cwd=tmp_path)
     assert "imitates" not in result.output
+
+
+POETRY_PDM_PIP = {
+    "pyproject.toml": """\
+[tool.poetry]
+name = "x"
+version = "0.1.0"
+
+[[tool.poetry.source]]
+name = "orga-feed.x"
+url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"
+""",
+    "sub/pyproject.toml": """\
+[[tool.pdm.source]]
+name = "orgb"
+url = "https://${ORGB_USER}:${ORGB_PAT}@pkgs.dev.azure.com/orgB/_packaging/feedy/pypi/simple/"
+""",
+    "requirements.txt": (
+        "--extra-index-url https://x:${ORGA_PIP_PAT}@pkgs.dev.azure.com/orgA/_packaging/s/pypi/simple/\n"
+    ),
+    # pip.conf does not expand ${VAR}: nothing to set for it
+    "pip.conf": "[global]\nindex-url = https://x:${NOT_EXPANDED}@pkgs.dev.azure.com/orgA/_packaging/s/pypi/simple/\n",
+}
+
+CLIENT_SNIPPETS = {
+    "sh": [
+        "export POETRY_HTTP_BASIC_ORGA_FEED.X_USERNAME=azfeeds",
+        "export POETRY_HTTP_BASIC_ORGA_FEED.X_PASSWORD='<PAT for orgA>'",
+        "export ORGB_USER=azfeeds",
+        "export ORGB_PAT='<PAT for orgB>'",
+        "export ORGA_PIP_PAT='<PAT for orgA>'",
+    ],
+    "powershell": [
+        '$env:POETRY_HTTP_BASIC_ORGA_FEED.X_PASSWORD = "<PAT for orgA>"',
+        '$env:ORGB_PAT = "<PAT for orgB>"',
+        '$env:ORGA_PIP_PAT = "<PAT for orgA>"',
+    ],
+    "github": [
+        "  POETRY_HTTP_BASIC_ORGA_FEED.X_PASSWORD: ${{ secrets.AZDO_ORGA_PAT }}",
+        "  ORGB_PAT: ${{ secrets.AZDO_ORGB_PAT }}",
+        "  ORGA_PIP_PAT: ${{ secrets.AZDO_ORGA_PAT }}",
+    ],
+    "azure-pipelines": [
+        "- script: poetry install && pip install -r requirements.txt && pdm install",
+        "    POETRY_HTTP_BASIC_ORGA_FEED.X_PASSWORD: $(System.AccessToken)",
+        "    ORGB_PAT: $(AZDO_ORGB_PAT)  # orgB: another organization, a secret variable",
+    ],
+    "dockerfile": [
+        '    POETRY_HTTP_BASIC_ORGA_FEED.X_PASSWORD="$(cat /run/secrets/azdo_orga_pat)" \\',
+        '    ORGB_PAT="$(cat /run/secrets/azdo_orgb_pat)" \\',
+        "    sh -c 'poetry install && pip install -r requirements.txt && pdm install'",
+    ],
+}
+
+
+@pytest.mark.parametrize("shell", sorted(CLIENT_SNIPPETS))
+def test_env_names_the_variables_of_poetry_pdm_and_pip(tmp_path: Path, shell: str) -> None:
+    for name, text in POETRY_PDM_PIP.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    result = run_cli(["env", "--recursive", "--shell", shell], cwd=tmp_path)
+    assert result.code == 0, result.output
+    lines = result.stdout.splitlines()
+    for line in CLIENT_SNIPPETS[shell]:
+        assert line in lines, (shell, result.stdout)
+    assert "UV_INDEX" not in result.stdout and "NOT_EXPANDED" not in result.stdout
+    doc = json.loads(run_cli(["env", "--recursive", "--json"], cwd=tmp_path).stdout)
+    found = [
+        (v["client"], v["username_variable"], v["password_variable"])
+        for v in doc["result"]["variables"]
+    ]
+    assert found == [
+        (
+            "poetry",
+            "POETRY_HTTP_BASIC_ORGA_FEED.X_USERNAME",
+            "POETRY_HTTP_BASIC_ORGA_FEED.X_PASSWORD",
+        ),
+        ("pip", None, "ORGA_PIP_PAT"),
+        ("pdm", "ORGB_USER", "ORGB_PAT"),
+    ]

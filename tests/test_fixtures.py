@@ -38,7 +38,7 @@ def test_fixture(case: str, mode: str, tmp_path: Path) -> None:
     shutil.copytree(before, work)
     original = _files(work)
 
-    rewrite([work], RewriteOptions(mode=Mode(mode), map_file=MAP))
+    rewrite([work], RewriteOptions(mode=Mode(mode), map_files=(MAP,)))
     actual = _files(work)
     if REGEN:
         if expected_dir.exists():
@@ -50,11 +50,11 @@ def test_fixture(case: str, mode: str, tmp_path: Path) -> None:
     expected = _files(expected_dir) if expected_dir.exists() else original
     assert actual == expected
 
-    again = rewrite([work], RewriteOptions(mode=Mode(mode), map_file=MAP))
+    again = rewrite([work], RewriteOptions(mode=Mode(mode), map_files=(MAP,)))
     assert not again.plan.would_change, "a second run must be a no-op"
     assert _files(work) == expected
 
-    rewrite([work], RewriteOptions(mode=Mode.NAMES, map_file=MAP))
+    rewrite([work], RewriteOptions(mode=Mode.NAMES, map_files=(MAP,)))
     assert _files(work) == original, "--mode names must restore the original bytes"
 
 
@@ -64,6 +64,6 @@ def test_offline_names_needs_no_map(case: str, tmp_path: Path) -> None:
     work = tmp_path / case
     shutil.copytree(FIXTURES / "rewrite" / case / "before", work)
     original = _files(work)
-    rewrite([work], RewriteOptions(map_file=MAP))
+    rewrite([work], RewriteOptions(map_files=(MAP,)))
     rewrite([work], RewriteOptions(mode=Mode.NAMES, offline=True))
     assert _files(work) == original

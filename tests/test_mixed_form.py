@@ -55,17 +55,17 @@ def test_every_mix_round_trips(
     files = _files(url)
     for name, text in files.items():
         (tmp_path / name).write_text(text, newline="")
-    rewrite([tmp_path], RewriteOptions(map_file=MAP))
+    rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))
     written = {name: (tmp_path / name).read_text() for name in files}
     readable = f"{project}/{feed}" + (f"{sep}{view}" if view is not None else "")
     for name, text in written.items():
         assert f"azfeeds: {readable}" in text, (name, text)
         assert "/_packaging/a1a1a1a1-0000-4000-8000-00000000f001" in text
-    assert not rewrite([tmp_path], RewriteOptions(map_file=MAP, check=True)).changed
+    assert not rewrite([tmp_path], RewriteOptions(map_files=(MAP,), check=True)).changed
     # names with the map, then names from the readable names alone
-    rewrite([tmp_path], RewriteOptions(mode=Mode.NAMES, map_file=MAP))
+    rewrite([tmp_path], RewriteOptions(mode=Mode.NAMES, map_files=(MAP,)))
     assert {n: (tmp_path / n).read_text() for n in files} == files
-    rewrite([tmp_path], RewriteOptions(map_file=MAP))
+    rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))
     rewrite([tmp_path], RewriteOptions(mode=Mode.NAMES, offline=True))
     assert {n: (tmp_path / n).read_text() for n in files} == files
 
@@ -82,6 +82,6 @@ def test_mixed_and_named_urls_of_one_feed_in_one_file(tmp_path: Path) -> None:
     )
     path = tmp_path / "uv.toml"
     path.write_text(text)
-    rewrite([tmp_path], RewriteOptions(map_file=MAP))
+    rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))
     rewrite([tmp_path], RewriteOptions(mode=Mode.NAMES, offline=True))
     assert path.read_text() == text

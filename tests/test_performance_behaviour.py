@@ -84,7 +84,7 @@ def test_files_without_azure_urls_cost_no_toml_parse(
         'version = 1\n[[package]]\nname = "x"\nsource = { registry = "https://pypi.org/simple" }\n'
     )
     scanned = count_scans(monkeypatch)
-    result = rewrite([tmp_path], RewriteOptions(recursive=True, map_file=MAP))
+    result = rewrite([tmp_path], RewriteOptions(recursive=True, map_files=(MAP,)))
     assert result.scanned == 21
     assert scanned == []
 
@@ -100,12 +100,12 @@ def test_a_large_lock_already_right_is_not_parsed(
         for i in range(2000)
     )
     (tmp_path / "uv.lock").write_text("version = 1\n" + packages)
-    rewrite([tmp_path], RewriteOptions(map_file=MAP))  # both files move to UUID form
+    rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))  # both files move to UUID form
     scanned = count_scans(monkeypatch)
-    again = rewrite([tmp_path], RewriteOptions(map_file=MAP))
+    again = rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))
     assert not again.plan.would_change
     assert all(not s.startswith("version = 1") for s in scanned), "uv.lock was parsed"
-    checked = rewrite([tmp_path], RewriteOptions(map_file=MAP, check=True))
+    checked = rewrite([tmp_path], RewriteOptions(map_files=(MAP,), check=True))
     assert not checked.plan.would_change
 
 
@@ -117,10 +117,10 @@ def test_check_plans_a_lock_rename_without_a_parse(
         f'version = 1\n[[package]]\nname = "p"\nsource = {{ registry = "{URL}" }}\n'
     )
     scanned = count_scans(monkeypatch)
-    result = rewrite([tmp_path], RewriteOptions(map_file=MAP, check=True))
+    result = rewrite([tmp_path], RewriteOptions(map_files=(MAP,), check=True))
     assert [c.path.name for c in result.plan.changes] == ["pyproject.toml", "uv.lock"]
     assert all(not s.startswith("version = 1") for s in scanned)
-    written = rewrite([tmp_path], RewriteOptions(map_file=MAP))
+    written = rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))
     assert [c.line for c in written.plan.changes if c.path.name == "uv.lock"] == [
         c.line for c in result.plan.changes if c.path.name == "uv.lock"
     ]

@@ -138,12 +138,12 @@ def _cycle(name: str, text: str, mode: Mode) -> None:
         path = Path(tmp) / name
         original = text.encode("utf-8")
         path.write_bytes(original)
-        rewrite([path], RewriteOptions(mode=mode, map_file=MAP))
+        rewrite([path], RewriteOptions(mode=mode, map_files=(MAP,)))
         once = path.read_bytes()
         assert _outside(once.decode("utf-8")) == _outside(text), "bytes outside URLs changed"
-        again = rewrite([path], RewriteOptions(mode=mode, map_file=MAP))
+        again = rewrite([path], RewriteOptions(mode=mode, map_files=(MAP,)))
         assert not again.plan.would_change and path.read_bytes() == once, "not idempotent"
-        rewrite([path], RewriteOptions(mode=Mode.NAMES, map_file=MAP))
+        rewrite([path], RewriteOptions(mode=Mode.NAMES, map_files=(MAP,)))
         assert path.read_bytes() == original, "names did not restore the original bytes"
 
 
@@ -154,11 +154,11 @@ def test_pyproject_round_trip(text: str, mode: Mode) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "pyproject.toml"
             path.write_bytes(text.encode("utf-8"))
-            rewrite([path], RewriteOptions(mode=mode, map_file=MAP))
+            rewrite([path], RewriteOptions(mode=mode, map_files=(MAP,)))
             once = path.read_bytes()
-            again = rewrite([path], RewriteOptions(mode=mode, map_file=MAP))
+            again = rewrite([path], RewriteOptions(mode=mode, map_files=(MAP,)))
             assert not again.plan.would_change and path.read_bytes() == once
-            rewrite([path], RewriteOptions(mode=Mode.NAMES, map_file=MAP))
+            rewrite([path], RewriteOptions(mode=Mode.NAMES, map_files=(MAP,)))
             assert path.read_bytes() == text.encode("utf-8")
         return
     _cycle("pyproject.toml", text, mode)

@@ -80,7 +80,7 @@ def test_a_failed_replace_rolls_back_the_others(
 
     monkeypatch.setattr(os, "replace", flaky)
     with pytest.raises(FileError, match="every file was left as it was"):
-        rewrite([tmp_path], RewriteOptions(map_file=MAP, recursive=True))
+        rewrite([tmp_path], RewriteOptions(map_files=(MAP,), recursive=True))
     monkeypatch.setattr(os, "replace", real_replace)
     assert (first.read_bytes(), second.read_bytes()) == originals
     assert _leftovers(tmp_path) == []
@@ -178,7 +178,7 @@ def test_files_without_azure_urls_are_never_parsed(tmp_path: Path) -> None:
 
 def test_copy_of_fixture_tree_is_idempotent_recursively(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "rewrite", tmp_path / "all")
-    first = rewrite([tmp_path / "all"], RewriteOptions(map_file=MAP, recursive=True))
+    first = rewrite([tmp_path / "all"], RewriteOptions(map_files=(MAP,), recursive=True))
     assert first.written
-    second = rewrite([tmp_path / "all"], RewriteOptions(map_file=MAP, recursive=True))
+    second = rewrite([tmp_path / "all"], RewriteOptions(map_files=(MAP,), recursive=True))
     assert not second.plan.would_change and not second.written

@@ -428,39 +428,28 @@ def env_name(index_name: str) -> str:
 
 
 def credential_variables(site: Site) -> tuple[str, str] | None:
-    """The (user name, password) environment variables of the client that reads this site, when
-    it has such variables: uv's ``UV_INDEX_<NAME>_*`` or Poetry's ``POETRY_HTTP_BASIC_<NAME>_*``."""
+    """The (user name, password) environment variables of a named uv index (``UV_INDEX_<NAME>_*``);
+    other clients' places are in ``clientcreds``."""
     name = site.index_name
-    if not name:
+    if not name or site.role not in (Role.UV_INDEX, Role.UV_PUBLISH):
         return None
     env = env_name(name)
-    if site.role in (Role.UV_INDEX, Role.UV_PUBLISH):
-        return f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD"
-    if site.role is Role.POETRY:
-        return f"POETRY_HTTP_BASIC_{env}_USERNAME", f"POETRY_HTTP_BASIC_{env}_PASSWORD"
-    return None
+    return f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD"
 
 
 def credential_hint(site: Site) -> str:
     """How to give the credentials of this site instead of writing them into its URL (a phrase
-    that starts with a verb)."""
+    that starts with a verb), in the words of the client that reads the site."""
     variables = credential_variables(site)
     if variables is not None:
         return f"set {variables[0]} and {variables[1]}"
-    if site.role is Role.PDM and site.index_name:
-        return (
-            "write ${VAR} placeholders in the URL (PDM expands them), or run "
-            f"'pdm config pypi.{site.index_name}.password'"
-        )
     if site.role is Role.UV_INDEX_URL:
         return (
             "use a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
         )
-    if site.role is Role.REQUIREMENTS:
-        return (
-            "write ${VAR} placeholders in the URL (pip expands them in requirements files), or "
-            "use keyring (artifacts-keyring)"
-        )
-    if site.role is Role.PIP_CONF:
-        return "use keyring (artifacts-keyring): pip does not expand variables in pip.conf"
-    return "use keyring (artifacts-keyring)"
+    # Poetry, PDM and pip: the place that client reads (never netrc: one login per host cannot
+    # serve two organizations on one host)
+    from ..clientcreds import ref_for_site, where_to_set, without_userinfo
+
+    ref = ref_for_site(site)
+    return f"set {where_to_set(without_userinfo(ref))}" if ref is not None else "use a keyring"
