@@ -7,13 +7,12 @@ tests can hand in an in-memory fake.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .clientcreds import IndexRef, ref_for_site
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .kinds import load_source
@@ -30,6 +29,9 @@ from .urls import (
     redact_text,
 )
 from .walk import Candidate, discover
+
+if TYPE_CHECKING:
+    from .clientcreds import IndexRef
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ def load_workspace(
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
     """The organizations (and views) that the Azure URLs of these files need."""
+    from .clientcreds import ref_for_site  # each client's own credential: network runs only
+
     found: dict[
         OrgKey, tuple[str, AzureUrl, set[str], dict[tuple[object, ...], IndexRef], set[str]]
     ] = {}
@@ -321,12 +325,14 @@ def verify(fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
 
 def render_diff(files: Sequence[FilePlan], new_texts: dict[int, str]) -> str:
     """A unified diff of every changed file, with credentials in URLs redacted."""
+    from difflib import unified_diff
+
     chunks: list[str] = []
     for fp in files:
         name = fp.source.path.as_posix()
         old_lines = fp.source.text.splitlines(keepends=True)
         new_lines = new_texts[id(fp)].splitlines(keepends=True)
-        for line in difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}"):
+        for line in unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}"):
             text = line.rstrip("\r\n")
             chunks.append(redact_text(text) + "\n")
             if not line.endswith("\n"):

@@ -123,11 +123,35 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
     return discovery
 
 
+def _may_be_in_workspace(projects: list[str]) -> bool:
+    """Cheap test: does any pyproject.toml in or above these directories mention a workspace?"""
+    seen: set[str] = set()
+    for project in projects:
+        directory = os.path.realpath(project)
+        while directory not in seen:
+            seen.add(directory)
+            candidate = os.path.join(directory, "pyproject.toml")
+            try:
+                if os.path.isfile(candidate):
+                    with open(candidate, "rb") as handle:
+                        if b"workspace" in handle.read():
+                            return True
+            except OSError:
+                pass
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+    return False
+
+
 def _workspaces(
     projects: list[str], discovery: Discovery, add: Callable[[Candidate], None], lock: bool
 ) -> None:
     """uv workspaces: a root brings its members' pyproject.toml files; a member brings the root's
     uv.lock (and the other members, read as they are, so that the lock keeps their strings)."""
+    if not _may_be_in_workspace(projects):
+        return  # no pyproject.toml here or above mentions a workspace: nothing to import or glob
     from .uvworkspace import find_root, members, read_workspace
 
     in_run = {os.path.realpath(c.name) for c in discovery.files}
