@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import OrgRequest, load_workspace, org_requests
@@ -23,7 +23,7 @@ from .inspect import (
 )
 from .kinds.base import FileKind
 from .planner import table_from_annotations
-from .table import FeedTable, load_maps
+from .table import FeedTable, Organization, load_maps
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
 
@@ -35,6 +35,8 @@ class DoctorReport:
     indexes: list[Index]
     scanned: int
     warnings: list[str]
+    # the organizations the feeds API (or the map file) answered for, with the API version used
+    organizations: list[Organization] = field(default_factory=list)
 
     @property
     def problems(self) -> int:
@@ -61,10 +63,13 @@ def diagnose(
     for lock in locks:
         lock.ensure_scanned()
     failures: dict[str, str] = {}
+    answered: list[Organization] = []
     if map_table is not None:
+        answered = map_table.sorted_orgs()
         table = map_table.merged_with(table_from_annotations(everything))
     elif provider is not None:
         table, failures = provider(org_requests(everything))
+        answered = table.sorted_orgs()
         table = table.merged_with(table_from_annotations(everything))
     else:
         table = table_from_annotations(everything)
@@ -82,4 +87,4 @@ def diagnose(
         check_probes(indexes, env, probe, lookups)
     for index in indexes:
         index.fixes[:] = list(dict.fromkeys(index.fixes))
-    return DoctorReport(indexes, ws.scanned, ws.warnings)
+    return DoctorReport(indexes, ws.scanned, ws.warnings, answered)
