@@ -85,3 +85,26 @@ def test_mixed_and_named_urls_of_one_feed_in_one_file(tmp_path: Path) -> None:
     rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))
     rewrite([tmp_path], RewriteOptions(mode=Mode.NAMES, offline=True))
     assert path.read_text() == text
+
+
+def test_a_refresh_keeps_uuid_segments_and_follows_only_what_was_renamed(tmp_path: Path) -> None:
+    """A readable name with a UUID project segment is no rename; a renamed feed changes only the
+    feed segment of the readable name, and --mode names then writes the new feed name."""
+    import json
+
+    url = _url("a1a1a1a1-0000-4000-8000-00000000b001", "feedx", "Release", "%40")
+    path = tmp_path / "uv.toml"
+    path.write_text(f'index-url = "{url}"\n')
+    rewrite([tmp_path], RewriteOptions(map_files=(MAP,)))
+    assert not rewrite([tmp_path], RewriteOptions(map_files=(MAP,), check=True)).changed
+    renamed = json.loads(MAP.read_text())
+    renamed["organizations"][0]["feeds"][0]["name"] = "feedx-renamed"
+    new_map = tmp_path.parent / "renamed.json"
+    new_map.write_text(json.dumps(renamed))
+    result = rewrite([tmp_path], RewriteOptions(map_files=(new_map,)))
+    assert [c.action.value for c in result.plan.changes] == ["renamed"]
+    assert path.read_text().endswith(
+        "  # azfeeds: a1a1a1a1-0000-4000-8000-00000000b001/feedx-renamed%40Release\n"
+    )
+    rewrite([tmp_path], RewriteOptions(mode=Mode.NAMES, map_files=(new_map,)))
+    assert path.read_text() == f'index-url = "{url.replace("/feedx%40", "/feedx-renamed%40")}"\n'
