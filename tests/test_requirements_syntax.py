@@ -128,3 +128,14 @@ def test_a_continued_url_line_gets_its_name_on_a_comment_line_above(tmp_path: Pa
     assert lines[1] == "alpha==1.0 \\"
     assert lines[2].startswith("    --extra-index-url https://pkgs.dev.azure.com/orgA/a1a1")
     assert lines[2].endswith("/pypi/simple/ \\")
+
+
+def test_pip_conf_reads_the_pypi_url_alias(tmp_path: Path) -> None:
+    """pip takes a pip.conf key as the long option of that name: pypi-url is --index-url."""
+    path = tmp_path / "pip.conf"
+    path.write_text(f"[global]\npypi-url = {A}\n\n[install]\nextra_index_url = {X}\n")
+    source = load_source(Snapshot(path, path, path.read_bytes()), FileKind.PIP_CONF)
+    assert [(s.key, s.url) for s in source.sites] == [
+        ("[global] pypi-url", A),
+        ("[install] extra_index_url", X),
+    ]

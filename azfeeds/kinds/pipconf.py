@@ -28,7 +28,16 @@ from .base import (
 _INI_ANNOT_RE = re.compile(r"[ \t]*[#;][ \t]*azfeeds:[ \t]*([^\r\n]*?)[ \t]*\Z")
 _INI_SECTION_RE = re.compile(r"\[(?P<name>[^\]]+)\]")
 _INI_OPTION_RE = re.compile(r"(?P<key>[^=:\s][^=:]*?)\s*[=:]\s*(?P<value>.*)\Z")
-_INDEX_KEYS = {"index-url", "extra-index-url", "index_url", "extra_index_url"}
+# pip reads a key as the long option of that name (``_`` as ``-``), aliases included:
+# --index-url is also --pypi-url
+_INDEX_KEYS = {
+    "index-url",
+    "extra-index-url",
+    "pypi-url",
+    "index_url",
+    "extra_index_url",
+    "pypi_url",
+}
 _TOKEN_RE = re.compile(r"\S+")
 LITERAL_SPACE = "the URL holds a literal space (write it as %20)"
 
