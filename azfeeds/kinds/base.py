@@ -8,6 +8,8 @@ A *kind* (``Kind``) is one module in this package that knows one kind of file:
 - ``place_readable``: where the readable name of a line's UUID-form URLs goes (a trailing comment,
   or a comment line above for pip.conf);
 - ``verify``: check a file's new text before it is written;
+- ``twin_edits`` / ``twin_spans``: insert a twin index entry (``--mode add``), find the twins it
+  inserted earlier (``--mode names``); only uv configuration has them;
 - its lock follow-up: a configuration kind names the lock that follows it (``lock``); a lock kind
   plans its own edits from the configuration's decisions (``follow_up``).
 
