@@ -106,7 +106,7 @@ class TwinVariables:
     password_variable: str
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Plan:
     """The whole run."""
 
@@ -131,7 +131,7 @@ class Plan:
         return bool(self.changed_files) or bool(self.unresolved)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Options:
     """How to plan."""
 
@@ -157,7 +157,7 @@ class Identity:
     endpoint: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Resolved:
     """A URL resolved against the table."""
 
@@ -357,7 +357,7 @@ def table_from_annotations(sources: Iterable[SourceFile]) -> FeedTable:
 # -- planning -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class _Decision:
     site: Site
     source: SourceFile

@@ -81,7 +81,7 @@ class Role(str, Enum):
 # -- what a scan finds --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Annotation:
     """A readable-name comment written by azfeeds, and the span that holds it."""
 
@@ -115,7 +115,7 @@ class Site:
         return f"{self.path}:{self.line}"
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class SourceFile:
     """A scanned file."""
 
@@ -189,7 +189,7 @@ class Change:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Edit:
     """Replace ``text[start:end]`` with ``text``."""
 
@@ -198,7 +198,7 @@ class Edit:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class ValueEdit:
     """A string value to change at a TOML key path (for the tomlkit check)."""
 
@@ -206,7 +206,7 @@ class ValueEdit:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class TwinEdit:
     """A twin table to insert after the entry at ``after`` (for the tomlkit check)."""
 
@@ -215,7 +215,7 @@ class TwinEdit:
     url: str
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class FilePlan:
     """Everything that changes in one file."""
 
@@ -244,7 +244,7 @@ class FilePlan:
         return "".join(parts)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class LockInputs:
     """What the configuration's decisions mean for a lock (built by the planner)."""
 
@@ -255,7 +255,7 @@ class LockInputs:
     sync_target: Callable[[Site], str | None]  # the one configuration URL of a lock URL's feed
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class LockPlan:
     """A lock's follow-up: its file plan, its reported changes, the actions left to the user."""
 
@@ -264,7 +264,7 @@ class LockPlan:
     actions: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Twin:
     """A twin index to insert (add mode): after the entry of ``site``."""
 
@@ -274,7 +274,7 @@ class Twin:
     url: str  # UUID form, no userinfo
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class TwinSpan:
     """A twin entry azfeeds added earlier: the text spans whose removal takes it out, its key
     path and its line."""
