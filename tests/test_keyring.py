@@ -183,21 +183,10 @@ def test_the_keyring_project_works_in_name_form_first(project: KeyringProject) -
     assert calls and all(c["args"][0] == "get" and c["args"][2] == "VssSessionToken" for c in calls)
 
 
-# Until issue 12's URL-side rules land (a user name alone is never warned about, is carried by
-# twins and survives --strip-credentials), these fail: strict, so the day they pass is seen.
-NEEDS_ISSUE_12 = pytest.mark.xfail(
-    strict=True, reason="issue 12: user-name-only userinfo kept, carried by twins, not warned"
-)
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     "args",
-    [
-        pytest.param(("rewrite",), marks=NEEDS_ISSUE_12),
-        pytest.param(("rewrite", "--mode", "add"), marks=NEEDS_ISSUE_12),
-        pytest.param(("rewrite", "--strip-credentials"), marks=NEEDS_ISSUE_12),
-    ],
+    [("rewrite",), ("rewrite", "--mode", "add"), ("rewrite", "--strip-credentials")],
     ids=["rewrite", "add", "strip-credentials"],
 )
 def test_keyring_project_passes_after(project: KeyringProject, args: tuple[str, ...]) -> None:
