@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .engine import OrgRequest, RewriteOptions, RewriteResult, TableProvider
     from .planner import Plan
     from .table import FeedTable
+    from .userconfig import ConfigFile
 
 INTERNAL_ERROR = 70
 HELP_WIDTH = 100  # fixed, so that --help is the same everywhere (and in the README)
@@ -533,15 +534,15 @@ def rewrite(
         bool,
         typer.Option(
             "--user",
-            help="Rewrite the user-level config files of uv and pip (uv.toml, pip.conf), "
-            "not the project.",
+            help="Rewrite the user-level config files of uv, pip and PDM (uv.toml, pip.conf, "
+            "PDM's config.toml), not the project.",
         ),
     ] = False,
     system_files: Annotated[
         bool,
         typer.Option(
             "--system",
-            help="Rewrite the system-level config files of uv and pip (/etc/uv/uv.toml, "
+            help="Rewrite the system-level config files of uv, pip and PDM (/etc/uv/uv.toml, "
             "/etc/pip.conf...), not the project.",
         ),
     ] = False,
@@ -560,15 +561,21 @@ def rewrite(
     net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
+        import os
+
         from .engine import RewriteOptions
         from .engine import rewrite as run_rewrite
+        from .kinds.base import FileKind
         from .planner import Mode
 
         targets = _paths(paths)
+        kinds: tuple[tuple[str, FileKind], ...] = ()
         if user_files or system_files:
-            targets = _config_targets(common, paths, user=user_files, system=system_files)
-            if not targets:
+            found = _config_targets(common, paths, user=user_files, system=system_files)
+            if not found:
                 return 0
+            targets = [f.path for f in found]
+            kinds = tuple((os.fspath(f.path), f.kind) for f in found)
 
         maps = _map_files(map_file)
         options = RewriteOptions(
@@ -580,6 +587,7 @@ def rewrite(
             strip_credentials=strip_credentials,
             offline=offline,
             map_files=maps,
+            kinds=kinds,
         )
         provider = None if (maps or offline) else _table_provider(common, net)
         progress = Progress(common)
@@ -599,38 +607,28 @@ def rewrite(
 
 def _config_targets(
     common: "Common", paths: list[str] | None, *, user: bool, system: bool
-) -> "list[Path]":
-    """The existing user-level and/or system-level config files of uv and pip."""
+) -> "list[ConfigFile]":
+    """The existing user-level and/or system-level config files of uv, pip and PDM."""
     import os
 
     from .errors import UsageError
-    from .kinds import classify
     from .userconfig import SYSTEM, USER, scoped_files, shown, uv_files
 
     if paths:
         raise UsageError(
-            "--user and --system rewrite the config files of uv and pip, not a PATH",
+            "--user and --system rewrite the config files of uv, pip and PDM, not a PATH",
             hint="run 'azfeeds rewrite PATH' and 'azfeeds rewrite --user' separately",
         )
     scopes = [s for s, on in ((USER, user), (SYSTEM, system)) if on]
     found = [f for scope in scopes for f in scoped_files(os.environ, scope)]
-    targets = []
-    for item in found:
-        if classify(item.path, explicit=True) is None:
-            common.say(
-                f"warning: {shown(item.path, os.environ)} ({item.label}): not a name azfeeds "
-                "knows (uv.toml, pip.conf, pip.ini); rename it or rewrite it by hand"
-            )
-            continue
-        targets.append(item.path)
-    if not targets:
+    if not found:
         looked = [f for f in uv_files(os.environ) if f.scope in scopes]
         where = ", ".join(shown(f.path, os.environ) for f in looked[:3])
         common.say(
-            f"no {' or '.join(scopes)}-level uv or pip config file found (uv looks at {where}; "
-            "the README lists pip's)"
+            f"no {' or '.join(scopes)}-level uv, pip or PDM config file found (uv looks at "
+            f"{where}; the README lists the others)"
         )
-    return targets
+    return found
 
 
 def _render_rewrite(common: "Common", result: "RewriteResult", options: "RewriteOptions") -> int:

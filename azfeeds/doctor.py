@@ -89,7 +89,7 @@ def diagnose(
         if _key(item.path) in known:
             continue
         try:
-            source = _load_outside(item.path, item.client, pinned)
+            source = _load_outside(item.path, item.kind, pinned)
         except AzfeedsError as exc:
             ws.warnings.append(f"{where}: not read: {exc}")
             continue
@@ -146,7 +146,7 @@ def diagnose(
     return DoctorReport(indexes, ws.scanned, ws.warnings, answered, findings, read)
 
 
-def _load_outside(path: Path, client: str, pinned: tuple[str, ...]) -> SourceFile | None:
+def _load_outside(path: Path, kind: FileKind, pinned: tuple[str, ...]) -> SourceFile | None:
     """Scan a config file outside the project as its client reads it, whatever its name."""
     from .fsio import Snapshot, has_nul, read_bytes
     from .kinds import load_source
@@ -157,7 +157,6 @@ def _load_outside(path: Path, client: str, pinned: tuple[str, ...]) -> SourceFil
         return None
     if has_nul(data) or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise FileError("is not UTF-8 text", path=path)
-    kind = FileKind.UV_TOML if client == "uv" else FileKind.PIP_CONF
     return load_source(Snapshot(path, Path(real), data, mode), kind, pinned)
 
 

@@ -8,7 +8,7 @@ tests can hand in an in-memory fake.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,9 +111,12 @@ def load_workspace(
     lock: bool,
     pinned: tuple[str, ...] = (),
     progress: Progress | None = None,
+    kinds: Mapping[str, FileKind] | None = None,
 ) -> Workspace:
-    """Find and scan files. Files that cannot mention Azure cost one read and no parse."""
-    found = discover(paths, recursive=recursive, lock=lock)
+    """Find and scan files. Files that cannot mention Azure cost one read and no parse.
+
+    ``kinds``: the kind of named files whose name does not tell it (see walk.discover)."""
+    found = discover(paths, recursive=recursive, lock=lock, kinds=kinds)
     ws = Workspace(warnings=list(found.warnings))
     seen_dirs: set[Path] = set()
     total = len(found.files)
@@ -285,6 +288,7 @@ class RewriteOptions:
     offline: bool = False
     map_files: tuple[Path, ...] = ()
     pinned: tuple[str, ...] = ()
+    kinds: tuple[tuple[str, FileKind], ...] = ()  # (path as given, kind): rewrite --user/--system
 
 
 @dataclass
@@ -363,7 +367,12 @@ def rewrite(
     map_table = load_maps(options.map_files)
     pinned = options.pinned + (map_table.pinned_bases() if map_table else ())
     ws = load_workspace(
-        paths, recursive=options.recursive, lock=options.lock, pinned=pinned, progress=progress
+        paths,
+        recursive=options.recursive,
+        lock=options.lock,
+        pinned=pinned,
+        progress=progress,
+        kinds=dict(options.kinds),
     )
     table = build_table(ws, options, provider, map_table)
     planner = Planner(table, plan_options(options, with_map=map_table is not None))

@@ -13,6 +13,11 @@ The locations follow the clients' own rules:
   ``$XDG_CONFIG_HOME/pip/pip.conf``; ``~/Library/Application Support/pip/pip.conf`` on macOS;
   ``%APPDATA%\\pip\\pip.ini`` on Windows), the virtualenv file (``$VIRTUAL_ENV/pip.conf``) and
   ``PIP_CONFIG_FILE`` (when it names an existing file, pip skips the user files).
+- PDM: ``PDM_CONFIG_FILE``, else the global file (``$XDG_CONFIG_HOME/pdm/config.toml``;
+  ``~/Library/Application Support/pdm/config.toml`` on macOS;
+  ``%LOCALAPPDATA%\\pdm\\pdm\\config.toml`` on Windows), and the site file
+  (``$XDG_CONFIG_DIRS/pdm/config.toml``; ``/Library/Application Support/pdm/config.toml``;
+  ``%PROGRAMDATA%\\pdm\\pdm\\config.toml``). Its ``[pypi.<name>] url`` entries are sources.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+
+from .kinds.base import FileKind
 
 USER = "user"
 SYSTEM = "system"
@@ -34,9 +41,16 @@ class ConfigFile:
     """One configuration file a client reads outside the project."""
 
     path: Path
-    client: str  # "uv" or "pip"
+    client: str  # "uv", "pip" or "pdm"
     scope: str  # USER, SYSTEM, VARIABLE or VIRTUALENV
     variable: str | None = None  # UV_CONFIG_FILE / PIP_CONFIG_FILE when it names the file
+
+    @property
+    def kind(self) -> FileKind:
+        """How the client reads it (the file kind azfeeds scans and edits it as)."""
+        return {"uv": FileKind.UV_TOML, "pip": FileKind.PIP_CONF}.get(
+            self.client, FileKind.PDM_TOML
+        )
 
     @property
     def label(self) -> str:
@@ -130,11 +144,35 @@ def pip_files(env: Mapping[str, str], platform: str = sys.platform) -> list[Conf
     return out
 
 
+def pdm_files(env: Mapping[str, str], platform: str = sys.platform) -> list[ConfigFile]:
+    """PDM's global and site config files (existing or not)."""
+    named = env.get("PDM_CONFIG_FILE")
+    if _is_windows(platform):
+        local = env.get("LOCALAPPDATA")
+        programdata = env.get("PROGRAMDATA") or env.get("ALLUSERSPROFILE")
+        user = Path(local) / "pdm" / "pdm" / "config.toml" if local else None
+        site = Path(programdata) / "pdm" / "pdm" / "config.toml" if programdata else None
+    elif platform == "darwin":
+        user = _home(env) / "Library" / "Application Support" / "pdm" / "config.toml"
+        site = Path("/Library/Application Support/pdm/config.toml")
+    else:
+        user = _xdg_config_home(env) / "pdm" / "config.toml"
+        site = _xdg_config_dirs(env)[0] / "pdm" / "config.toml"
+    out: list[ConfigFile] = []
+    if named:
+        out.append(ConfigFile(Path(named), "pdm", VARIABLE, "PDM_CONFIG_FILE"))
+    elif user is not None:
+        out.append(ConfigFile(user, "pdm", USER))
+    if site is not None:
+        out.append(ConfigFile(site, "pdm", SYSTEM))
+    return out
+
+
 def config_files(env: Mapping[str, str], platform: str = sys.platform) -> list[ConfigFile]:
-    """The uv and pip files outside the project that exist, each once."""
+    """The uv, pip and PDM files outside the project that exist, each once."""
     out: list[ConfigFile] = []
     seen: set[str] = set()
-    for item in [*uv_files(env, platform), *pip_files(env, platform)]:
+    for item in [*uv_files(env, platform), *pip_files(env, platform), *pdm_files(env, platform)]:
         key = os.path.normcase(os.path.abspath(item.path))
         if key in seen or not item.path.is_file():
             continue

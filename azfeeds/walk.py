@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +59,18 @@ def _shown(path: Path | str) -> str:
     return os.path.normpath(path)
 
 
-def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery:
-    """Files to handle under ``paths`` (default: the current directory)."""
+def discover(
+    paths: Sequence[Path],
+    *,
+    recursive: bool,
+    lock: bool,
+    kinds: Mapping[str, FileKind] | None = None,
+) -> Discovery:
+    """Files to handle under ``paths`` (default: the current directory).
+
+    ``kinds`` gives the kind of named files whose name does not tell it (a client's config file
+    outside the project, such as PDM's ``config.toml`` or a file named by ``UV_CONFIG_FILE``),
+    keyed by the path as given."""
     found: list[Candidate] = []
     warnings: list[str] = []
     refused: set[str] = set()
@@ -105,7 +115,7 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
             for candidate in walked:
                 add(candidate)
             continue
-        kind = classify(given, explicit=True)
+        kind = (kinds or {}).get(os.fspath(given)) or classify(given, explicit=True)
         if kind is None:
             raise UsageError(
                 f"{given}: azfeeds does not know this kind of file",

@@ -517,7 +517,7 @@ def test_rewrite_system_and_the_usage_errors(home: Path, tmp_path: Path) -> None
     assert mixed.code == 2 and "not a PATH" in mixed.stderr
     uv_user.unlink()
     none = run_cli(["rewrite", "--user", "--map", str(MAP)], cwd=home / "project")
-    assert none.code == 0 and "no user-level uv or pip config file found" in none.stderr
+    assert none.code == 0 and "no user-level uv, pip or PDM config file found" in none.stderr
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="POSIX FIFOs")
@@ -566,3 +566,27 @@ def test_ci_scan_names_and_placeholders(tmp_path: Path) -> None:
         (2, None, False),
     ]
     assert str(found[2].url.without_userinfo()) == A_NAME
+
+
+def test_rewrite_user_takes_pdm_config_and_a_file_named_by_uv_config_file(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PDM_CONFIG_FILE", raising=False)  # PDM's own default location
+    pdm = home / ".config" / "pdm" / "config.toml"
+    pdm.parent.mkdir(parents=True)
+    pdm.write_text(f'[pypi.orgb]\nurl = "{B_NAME}"\nverify_ssl = true\n')
+    named = tmp_path / "ci-uv.toml"  # not a name azfeeds would recognise by itself
+    named.write_text(uv_index("orga", A_NAME))
+    monkeypatch.setenv("UV_CONFIG_FILE", str(named))
+    doc = doctor(home / "project")
+    assert {i["source"] for i in doc["result"]["indexes"]} == {
+        "pdm user config (~/.config/pdm/config.toml)",
+        f"uv config from UV_CONFIG_FILE ({named})",
+    }
+    result = run_cli(["rewrite", "--user", "--map", str(MAP)], cwd=home / "project")
+    assert result.code == 0, result.output
+    assert pdm.read_text().startswith(f'[pypi.orgb]\nurl = "{B_UUID}"')
+    assert "verify_ssl = true" in pdm.read_text()
+    assert A_UUID in named.read_text()
+    again = run_cli(["rewrite", "--user", "--check", "--map", str(MAP)], cwd=home / "project")
+    assert again.code == 0, again.output
