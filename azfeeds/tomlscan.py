@@ -15,7 +15,9 @@ import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from .records import dataclass
 
 KeyPath = tuple["str | int", ...]
 Keep = Callable[[KeyPath, str], bool]
