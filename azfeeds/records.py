@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 _lock = RLock()
 _OPTIONS = ("init", "repr", "eq", "order", "unsafe_hash", "frozen")
 _META = ("__dataclass_fields__", "__dataclass_params__", "__match_args__")
+_OWN = ("__dict__", "__weakref__", "__doc__", "__qualname__")
 
 
 def lazy_dataclass(cls: type | None = None, /, **options: Any) -> Any:
@@ -63,7 +64,6 @@ class _Lazy:
             opts = dict(self.options)
             for name in ("init", "repr", "eq", "unsafe_hash", "order"):
                 opts[name] = False
-            frozen = bool(self.options.get("frozen", False))
             if group == "init":
                 opts["init"] = self.options.get("init", True)
             elif group == "repr":
@@ -94,15 +94,16 @@ class _Lazy:
                         delattr(cls, f.name)
                 if cls.__doc__ is None:
                     cls.__doc__ = made.get("__doc__")
-                for name in _META:
-                    if name in made:
-                        setattr(cls, name, made[name])
-                if frozen:
-                    for name in ("__setattr__", "__delattr__"):
+                # and whatever else it added: __init__, a frozen class's __setattr__ and
+                # __delattr__, the metadata (and __replace__ from Python 3.13)
+                fields = made["__dataclass_fields__"]
+                for name, value in made.items():
+                    if name not in self.namespace and name not in fields and name not in _OWN:
+                        self._install(name, value, copy)
+            else:
+                for name, g in self.stubs.items():
+                    if g == group and name in made:
                         self._install(name, made[name], copy)
-            for name, g in self.stubs.items():
-                if g == group and name in made:
-                    self._install(name, made[name], copy)
             self.done.add(group)
 
     def _install(self, name: str, fn: Any, copy: type) -> None:
