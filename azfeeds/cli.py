@@ -1098,10 +1098,26 @@ def _click_exception(exc: Exception) -> tuple[str, int] | None:
     return str(message), int(getattr(exc, "exit_code", 2))
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command that ``args`` run, when the first argument names one: Typer
+    turns the signature of every command it holds into options before it parses anything, and
+    one command's are all a run needs (``azfeeds --help`` and the like get the whole app)."""
+    for info in app.registered_commands if args else ():
+        if info.callback is not None and args[0] == (
+            info.name or typer.main.get_command_name(info.callback.__name__)
+        ):
+            from copy import copy
+
+            only = copy(app)
+            only.registered_commands = [info]
+            return only
+    return app
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (no sys.exit)."""
     args = sys.argv[1:] if argv is None else argv
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(_app_for(args))
     try:
         result = command.main(args=args, prog_name="azfeeds", standalone_mode=False)
     except typer.Exit as exc:
