@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from .errors import ApiError, UsageError
-from .records import dataclass
 
 if TYPE_CHECKING:
     import logging

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,6 @@ from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .kinds import load_source
 from .kinds.base import FileKind, FilePlan, Role, Site, SourceFile, may_hold_azure
 from .planner import Mode, Options, Plan, Planner, table_from_annotations
-from .records import dataclass
 from .table import FeedTable, load_maps
 from .urls import (
     AzureUrl,

@@ -20,11 +20,11 @@ import signal
 import stat
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from .errors import FileError
-from .records import dataclass
 
 TEMP_MARKER = ".azfeeds-"
 

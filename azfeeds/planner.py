@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +33,6 @@ from .kinds.base import (
     credential_hint,
     env_name,
 )
-from .records import dataclass
 from .table import Feed, FeedTable, Organization, Project, View
 from .tomlscan import KeyPath
 from .urls import (

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from .errors import FileError
-from .records import dataclass
 from .urls import AzureUrl, OrgKey, UrlError, is_uuid, parse_azure_url
 
 MAP_SCHEMA_VERSION = 1

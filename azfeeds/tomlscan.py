@@ -15,10 +15,8 @@ import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import cache
-
-from .records import dataclass
 
 KeyPath = tuple["str | int", ...]
 Keep = Callable[[KeyPath, str], bool]

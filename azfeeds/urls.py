@@ -8,12 +8,10 @@ so ``str(parse_azure_url(s)) == s`` for every URL this module accepts.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from functools import cache, lru_cache
 from urllib.parse import quote, unquote
-
-from .records import dataclass
 
 UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FileError, UsageError
 from .kinds import SUPPORTED_NAMES, classify
 from .kinds.base import FileKind
-from .records import dataclass
 
 SKIP_DIRS = frozenset({".git", ".venv", "node_modules", "__pycache__"})
 

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import field
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..fsio import Snapshot
-from ..records import dataclass
 from ..tomlscan import KeyPath, TomlScan
 from ..urls import AzureUrl, Readable, UrlError, parse_azure_url, parse_readable
 
