@@ -1110,7 +1110,8 @@ def run(argv: list[str] | None = None) -> int:
             sys.stdout.write(message + "\n")
             return int(ExitCode.USAGE)
         sub = next((a for a in args if not a.startswith("-")), None)
-        where = f"azfeeds {sub} --help" if sub else "azfeeds --help"
+        known_commands = getattr(command, "commands", {})
+        where = f"azfeeds {sub} --help" if sub in known_commands else "azfeeds --help"
         _err(f"error: {message.strip().splitlines()[0]} (see '{where}')")
         return code if code else int(ExitCode.USAGE)
     return int(result) if isinstance(result, int) else 0

@@ -199,6 +199,15 @@ def test_usage_errors_are_exit_2_on_one_line(project: Path) -> None:
         assert result.stderr.startswith("azfeeds: error: ")
 
 
+def test_usage_error_points_at_help_that_exists(project: Path) -> None:
+    unknown = run_cli(["version"], cwd=project)
+    assert unknown.code == 2
+    assert "(see 'azfeeds --help')" in unknown.stderr, unknown.stderr
+    assert "azfeeds version --help" not in unknown.stderr
+    bad_option = run_cli(["rewrite", "--bogus"], cwd=project)
+    assert "(see 'azfeeds rewrite --help')" in bad_option.stderr, bad_option.stderr
+
+
 def test_unknown_file_kind_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text("hello\n")
     result = run_cli(["rewrite", "--map", str(MAP), "notes.md"], cwd=tmp_path)
