@@ -679,7 +679,7 @@ def map_command(
 
     def work() -> int:
         from .engine import load_workspace, merge_requests, org_requests
-        from .errors import UsageError
+        from .errors import FileError, UsageError
         from .fsio import write_text
         from .report import table as render_table
         from .resolve import org_request_from_option, warn_missing_feeds
@@ -697,7 +697,15 @@ def map_command(
                 hint="give --org ORG, or a path whose files hold Azure Artifacts URLs",
             )
         target = _paths([output])[0] if output is not None else None
-        existing = load_map(target) if target is not None and target.exists() else None
+        try:
+            existing = load_map(target) if target is not None and target.exists() else None
+        except FileError as exc:
+            # the usual hint ('regenerate it with azfeeds map --output FILE') is this very command
+            raise FileError(
+                exc.message,
+                hint=f"--output merges into an existing map file: fix {output}, "
+                "or give --output a path that does not exist yet",
+            ) from None
         feed_table = _table_provider(common, net, explicit, views, name_projects=True)(requests)
         for warning in warn_missing_feeds(feed_table, requests):
             common.say(f"warning: {warning}")

@@ -194,6 +194,13 @@ def test_map_output_onto_a_malformed_map_writes_nothing_and_asks_nobody(
     assert result.code == 6, result.output
     assert out.read_bytes() == before
     assert [r for r in emu.log() if r["route"] != "control"] == []
+    # the hint must not send the user back to the command that just refused
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith(f"azfeeds: error: {out}:1: ")
+    assert hint == (
+        f"azfeeds: hint: --output merges into an existing map file: fix {out}, "
+        "or give --output a path that does not exist yet"
+    )
 
 
 def test_library_table_from_map_merges_several(tmp_path: Path) -> None:
