@@ -26,7 +26,7 @@ from .client import (
     views_url,
 )
 from .clientcreds import where_to_set
-from .credentials import Broker, Target
+from .credentials import Broker, Target, cloud_wide_allowed
 from .engine import OrgRequest
 from .errors import ApiError, AuthError, AzfeedsError, FeedLookupError, UsageError
 from .table import Feed, FeedTable, Organization, Project, View
@@ -96,6 +96,15 @@ def target_for(request: OrgRequest, settings: LiveSettings) -> Target:
 def no_credential_hint(target: Target) -> str:
     """What to set when an organization answered 401 to a request without credentials."""
     own = list(dict.fromkeys(where_to_set(ref) for ref in target.indexes))
+    if target.cloud and not cloud_wide_allowed(target):
+        # an --api-url that is not Azure DevOps Services over https: AZFEEDS_PAT and the
+        # Entra sign-in are refused there (placement rules), so naming them would mislead
+        choices = ["pass --pat-file FILE (the host was named with --api-url)"]
+        choices += [f"set {variable}" for variable in own]
+        return (
+            ", or ".join(choices) + "; AZFEEDS_PAT and AZURE_DEVOPS_EXT_PAT go only to "
+            "Azure DevOps Services over https"
+        )
     if target.cloud:
         choices = ["AZFEEDS_PAT (a PAT with the Packaging (Read) scope)", *own]
         return "set " + ", or ".join(choices) + ", or sign in with 'azfeeds login'"
