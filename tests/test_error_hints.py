@@ -36,3 +36,29 @@ def test_no_credential_hint_behind_api_url_does_not_offer_the_refused_pat(
         ["map", "--org", "orgA", "--api-url", emu.url, "--pat-file", str(pat)], cwd=tmp_path
     )
     assert fixed.code == 0, fixed.output
+
+
+@pytest.mark.parametrize(
+    ("content", "said", "fix"),
+    [
+        (None, "cannot read it (No such file or directory)", "a readable file"),
+        ("", "holds no PAT", "write a PAT with the Packaging (Read) scope"),
+        ("user " + CANARY + "\n", "must hold the PAT alone", "keep only the PAT"),
+    ],
+)
+def test_a_bad_pat_file_is_one_error_and_a_hint_that_names_the_fix(
+    tmp_path: Path, content: str | None, said: str, fix: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/P/_packaging/f/pypi/simple/"\n'
+    )
+    pat = tmp_path / "pat.txt"
+    if content is not None:
+        pat.write_text(content)
+    result = run_cli(["rewrite", "--check", "--pat-file", str(pat)], cwd=tmp_path)
+    assert result.code == 3, result.output
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith("azfeeds: error: --pat-file") and said in error, error
+    assert hint.startswith("azfeeds: hint: ") and fix in hint, hint
+    assert CANARY not in result.output
