@@ -1098,6 +1098,20 @@ def _click_exception(exc: Exception) -> tuple[str, int] | None:
     return str(message), int(getattr(exc, "exit_code", 2))
 
 
+def _without_unset_envvar(message: str) -> str:
+    """Click names an option's variable in every bad-value error ("Invalid value for '--timeout'
+    (env var: 'AZFEEDS_TIMEOUT')"), even when the value came from the command line; name it only
+    when it is set, so that the message points at where the bad value is."""
+    import os
+    import re
+
+    return re.sub(
+        r" \(env var: '([A-Za-z0-9_]+)'\)",
+        lambda m: m.group(0) if os.environ.get(m.group(1)) else "",
+        message,
+    )
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (no sys.exit)."""
     args = sys.argv[1:] if argv is None else argv
@@ -1120,6 +1134,7 @@ def run(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.stdout.write(message + "\n")
             return int(ExitCode.USAGE)
+        message = _without_unset_envvar(message)
         sub = next((a for a in args if not a.startswith("-")), None)
         known_commands = getattr(command, "commands", {})
         where = f"azfeeds {sub} --help" if sub in known_commands else "azfeeds --help"

@@ -199,6 +199,19 @@ def test_usage_errors_are_exit_2_on_one_line(project: Path) -> None:
         assert result.stderr.startswith("azfeeds: error: ")
 
 
+def test_bad_option_value_names_the_variable_only_when_it_is_set(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag = run_cli(["rewrite", "--timeout", "0"], cwd=project)
+    assert flag.code == 2
+    assert flag.stderr.startswith("azfeeds: error: Invalid value for '--timeout': "), flag.stderr
+    assert "AZFEEDS_TIMEOUT" not in flag.stderr
+    monkeypatch.setenv("AZFEEDS_TIMEOUT", "0")
+    variable = run_cli(["rewrite"], cwd=project)
+    assert variable.code == 2
+    assert "Invalid value for '--timeout' (env var: 'AZFEEDS_TIMEOUT'): " in variable.stderr
+
+
 def test_usage_error_points_at_help_that_exists(project: Path) -> None:
     unknown = run_cli(["version"], cwd=project)
     assert unknown.code == 2
