@@ -600,9 +600,13 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
             _out(
                 "\nTwin indexes need credentials of their own (the same values as their originals):\n"
             )
+            user_width = max(len(var.username_variable) for var in plan.variables)
+            password_width = max(len(var.password_variable) for var in plan.variables)
             for var in plan.variables:
                 _out(
-                    f"  {var.username_variable}  {var.password_variable}    (twin of '{var.twin_of}')\n"
+                    f"  {var.username_variable.ljust(user_width)}"
+                    f"  {var.password_variable.ljust(password_width)}"
+                    f"  (twin of '{var.twin_of}')\n"
                 )
             _out("Print ready-to-paste snippets with 'azfeeds env'.\n")
     for warning in [*result.warnings, *plan.warnings]:

@@ -42,6 +42,30 @@ def test_rewrite_writes_and_reports_a_table(project: Path) -> None:
     assert "nothing to change" in again.stderr
 
 
+def test_add_mode_lists_the_twin_variables_in_aligned_columns(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n\n'
+        '[[tool.uv.index]]\nname = "orgb-data-science"\n'
+        'url = "https://pkgs.dev.azure.com/orgB/Project%20Y/_packaging/feedy/pypi/simple/"\n'
+    )
+    result = run_cli(["rewrite", "--mode", "add", "--map", str(MAP)], cwd=tmp_path)
+    assert result.code == 0, result.output
+    listed = [line for line in result.stdout.splitlines() if "(twin of '" in line]
+    assert [line.split() for line in listed] == [
+        ["UV_INDEX_A_UUID_USERNAME", "UV_INDEX_A_UUID_PASSWORD", "(twin", "of", "'a')"],
+        [
+            "UV_INDEX_ORGB_DATA_SCIENCE_UUID_USERNAME",
+            "UV_INDEX_ORGB_DATA_SCIENCE_UUID_PASSWORD",
+            "(twin",
+            "of",
+            "'orgb-data-science')",
+        ],
+    ]
+    assert len({line.index("UV_INDEX", 3) for line in listed}) == 1  # one password column
+    assert len({line.index("(twin of") for line in listed}) == 1
+
+
 def test_check_exits_1_and_writes_nothing(project: Path) -> None:
     before = _bytes(project)
     result = run_cli(["rewrite", "--check", "--map", str(MAP)], cwd=project)
