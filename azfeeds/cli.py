@@ -572,6 +572,16 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
 
     plan = result.plan
     code = int(ExitCode.CHANGES) if (options.check and plan.would_change) else 0
+    warnings = [*result.warnings, *plan.warnings]
+    if result.scanned == 0:
+        # a --check in the wrong directory (or a monorepo root without --recursive) must not
+        # pass in silence
+        from .kinds import SUPPORTED_NAMES
+
+        warnings.append(
+            f"found no file azfeeds handles ({SUPPORTED_NAMES})"
+            + ("" if options.recursive else "; --recursive also walks subdirectories")
+        )
     if common.json:
         doc = {
             "mode": plan.mode,
@@ -586,7 +596,7 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
         }
         if options.diff:
             doc["diff"] = result.diff
-        _out(envelope("rewrite", code, doc, warnings=[*result.warnings, *plan.warnings]))
+        _out(envelope("rewrite", code, doc, warnings=warnings))
         return code
     if options.diff:
         _out(result.diff, raw=True)
@@ -609,7 +619,7 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
                     f"  (twin of '{var.twin_of}')\n"
                 )
             _out("Print ready-to-paste snippets with 'azfeeds env'.\n")
-    for warning in [*result.warnings, *plan.warnings]:
+    for warning in warnings:
         common.say(f"warning: {warning}")
     for skip in plan.skipped:
         common.say(f"skipped {skip.path.as_posix()}:{skip.line} {skip.key}: {skip.reason}")

@@ -252,6 +252,30 @@ def test_unknown_file_kind_is_a_usage_error(tmp_path: Path) -> None:
     assert "does not know this kind of file" in result.stderr
 
 
+def test_a_directory_without_files_is_a_warning_not_a_silent_pass(tmp_path: Path) -> None:
+    """A --check run at a monorepo root without --recursive scans nothing: it must say so."""
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n'
+    )
+    flat = run_cli(["rewrite", "--check", "--map", str(MAP)], cwd=tmp_path)
+    assert flat.code == 0
+    warning, summary = flat.stderr.splitlines()
+    assert warning.startswith("azfeeds: warning: found no file azfeeds handles (pyproject.toml, ")
+    assert warning.endswith("); --recursive also walks subdirectories")
+    assert summary == "azfeeds: nothing to change (0 files scanned)"
+    doc = json.loads(
+        run_cli(["rewrite", "--check", "--json", "--map", str(MAP)], cwd=tmp_path).stdout
+    )
+    assert doc["warnings"][0].startswith("found no file azfeeds handles")
+    assert run_cli(["rewrite", "--check", "-r", "--map", str(MAP)], cwd=tmp_path).code == 1
+    (tmp_path / "svc" / "pyproject.toml").unlink()
+    walked = run_cli(["rewrite", "--check", "-r", "--map", str(MAP)], cwd=tmp_path)
+    assert "found no file azfeeds handles (" in walked.stderr
+    assert "--recursive also walks" not in walked.stderr
+
+
 def test_missing_path_is_exit_6(tmp_path: Path) -> None:
     result = run_cli(["rewrite", "--map", str(MAP), "nope"], cwd=tmp_path)
     assert result.code == 6
