@@ -632,14 +632,13 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
 
 
 def _summary(plan: "Plan", result: "RewriteResult", options: "RewriteOptions") -> str:
-    files = len(plan.changed_files)
+    paths = {f.source.path for f in plan.changed_files} | {c.path for c in plan.unresolved}
+    files = len(paths)
     urls = len(plan.changes) + len(plan.unresolved)
     scanned = f"{result.scanned} file{'s' if result.scanned != 1 else ''} scanned"
     if not plan.would_change:
         return f"nothing to change ({scanned})"
-    what = f"{urls} change{'s' if urls != 1 else ''} in {files or len(plan.unresolved)} file" + (
-        "s" if (files or len(plan.unresolved)) != 1 else ""
-    )
+    what = f"{urls} change{'s' if urls != 1 else ''} in {files} file" + ("s" if files != 1 else "")
     if options.check or options.diff:
         return f"would make {what}; run 'azfeeds rewrite' to apply ({scanned})"
     return f"made {what} ({scanned})"

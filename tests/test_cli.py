@@ -66,6 +66,19 @@ def test_add_mode_lists_the_twin_variables_in_aligned_columns(tmp_path: Path) ->
     assert len({line.index("(twin of") for line in listed}) == 1
 
 
+def test_offline_check_counts_the_files_not_the_urls(tmp_path: Path) -> None:
+    """Two name-form URLs in one file, offline without a map: '2 changes in 1 file'."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n\n'
+        '[[tool.uv.index]]\nname = "b"\n'
+        'url = "https://pkgs.dev.azure.com/orgB/Project%20Y/_packaging/feedy/pypi/simple/"\n'
+    )
+    result = run_cli(["rewrite", "--check", "--offline"], cwd=tmp_path)
+    assert result.code == 1, result.output
+    assert "would make 2 changes in 1 file;" in result.stderr, result.stderr
+
+
 def test_check_exits_1_and_writes_nothing(project: Path) -> None:
     before = _bytes(project)
     result = run_cli(["rewrite", "--check", "--map", str(MAP)], cwd=project)
