@@ -573,9 +573,9 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
     plan = result.plan
     code = int(ExitCode.CHANGES) if (options.check and plan.would_change) else 0
     warnings = [*result.warnings, *plan.warnings]
-    if result.scanned == 0:
+    if result.scanned == 0 and not warnings:
         # a --check in the wrong directory (or a monorepo root without --recursive) must not
-        # pass in silence
+        # pass in silence (a file skipped with a warning of its own has been said already)
         from .kinds import SUPPORTED_NAMES
 
         warnings.append(
