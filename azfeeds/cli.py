@@ -713,14 +713,22 @@ def map_command(
                 hint="give --org ORG, or a path whose files hold Azure Artifacts URLs",
             )
         target = _paths([output])[0] if output is not None else None
+        if target is not None and not target.parent.is_dir():  # before any request
+            raise FileError(
+                f"its directory {target.parent} does not exist",
+                path=output,
+                hint="create the directory first, or give --output a path in an existing one",
+            )
         try:
             existing = load_map(target) if target is not None and target.exists() else None
         except FileError as exc:
             # the usual hint ('regenerate it with azfeeds map --output FILE') is this very command
             raise FileError(
                 exc.message,
-                hint=f"--output merges into an existing map file: fix {output}, "
-                "or give --output a path that does not exist yet",
+                hint="give --output a file path, not a directory"
+                if target is not None and target.is_dir()
+                else f"--output merges into an existing file, which must be a map file: repair "
+                f"{output}, or give --output a path that does not exist yet",
             ) from None
         feed_table = _table_provider(common, net, explicit, views, name_projects=True)(requests)
         for warning in warn_missing_feeds(feed_table, requests):

@@ -198,9 +198,31 @@ def test_map_output_onto_a_malformed_map_writes_nothing_and_asks_nobody(
     error, hint = result.stderr.strip().splitlines()
     assert error.startswith(f"azfeeds: error: {out}:1: ")
     assert hint == (
-        f"azfeeds: hint: --output merges into an existing map file: fix {out}, "
-        "or give --output a path that does not exist yet"
+        "azfeeds: hint: --output merges into an existing file, which must be a map file: "
+        f"repair {out}, or give --output a path that does not exist yet"
     )
+
+
+def test_map_output_into_a_missing_directory_fails_before_any_request(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu: Emulator = emulator_factory(config())
+    monkeypatch.setenv("UV_INDEX_ORGA_PASSWORD", PAT_A)
+    project = one_org_project(tmp_path / "a", emu, "orgA")
+    out = tmp_path / "no" / "such" / "feeds.json"
+    result = run_cli(["map", "--output", str(out)], cwd=project)
+    assert result.code == 6, result.output
+    assert result.stderr.splitlines() == [
+        f"azfeeds: error: {out}: its directory {out.parent} does not exist",
+        "azfeeds: hint: create the directory first, or give --output a path in an existing one",
+    ]
+    assert [r for r in emu.log() if r["route"] != "control"] == []
+    directory = run_cli(["map", "--output", str(tmp_path)], cwd=project)
+    assert directory.code == 6, directory.output
+    assert directory.stderr.splitlines()[-1] == (
+        "azfeeds: hint: give --output a file path, not a directory"
+    )
+    assert [r for r in emu.log() if r["route"] != "control"] == []
 
 
 def test_library_table_from_map_merges_several(tmp_path: Path) -> None:
