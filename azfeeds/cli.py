@@ -406,7 +406,17 @@ def _map_files(values: list[str] | None) -> "tuple[Path, ...]":
     if values:
         return tuple(Path(v) for v in values)
     raw = os.environ.get("AZFEEDS_MAP", "")
-    return tuple(Path(part) for part in raw.split(os.pathsep) if part.strip())
+    paths = tuple(Path(part) for part in raw.split(os.pathsep) if part.strip())
+    for path in paths:
+        if not path.exists():  # say where the path came from: no flag on the command line names it
+            from .errors import FileError
+
+            raise FileError(
+                "no such map file (named in AZFEEDS_MAP)",
+                path=path,
+                hint="fix the path in AZFEEDS_MAP, or unset it to ask the feeds API",
+            )
+    return paths
 
 
 def _logging(common: "Common") -> None:

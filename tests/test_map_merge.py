@@ -247,3 +247,22 @@ def test_an_organization_in_no_map_names_the_merge(tmp_path: Path) -> None:
         "'azfeeds map --org orgB --output FILE' adds it to FILE and keeps the organizations "
         "already there" in result.stderr
     )
+
+
+def test_a_missing_map_from_azfeeds_map_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path is on no command line: the error says where it came from."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n'
+    )
+    gone = tmp_path / "gone.json"
+    monkeypatch.setenv("AZFEEDS_MAP", str(gone))
+    for command in (["rewrite", "--check"], ["doctor"]):
+        result = run_cli(command, cwd=tmp_path)
+        assert result.code == 6, result.output
+        assert result.stderr.splitlines() == [
+            f"azfeeds: error: {gone}: no such map file (named in AZFEEDS_MAP)",
+            "azfeeds: hint: fix the path in AZFEEDS_MAP, or unset it to ask the feeds API",
+        ]
