@@ -608,15 +608,16 @@ def _read_pat_file(spec: str) -> str:
             ) from None
         source = spec
     value = value.strip()
+    where = "on standard input" if spec == "-" else "in the file"
     if not value:
         raise AuthError(
             f"--pat-file: {source} holds no PAT",
-            hint="write a PAT with the Packaging (Read) scope into it, alone on one line",
+            hint=f"give a PAT with the Packaging (Read) scope {where}, alone on one line",
         )
     if any(ch.isspace() for ch in value):
         raise AuthError(
             f"--pat-file: {source} must hold the PAT alone, on one line",
-            hint="keep only the PAT in it: no user name, no other words or lines",
+            hint=f"give only the PAT {where}: no user name, no other words or lines",
         )
     register_secret(value)
     return value

@@ -42,8 +42,8 @@ def test_no_credential_hint_behind_api_url_does_not_offer_the_refused_pat(
     ("content", "said", "fix"),
     [
         (None, "cannot read it (No such file or directory)", "a readable file"),
-        ("", "holds no PAT", "write a PAT with the Packaging (Read) scope"),
-        ("user " + CANARY + "\n", "must hold the PAT alone", "keep only the PAT"),
+        ("", "holds no PAT", "give a PAT with the Packaging (Read) scope in the file"),
+        ("user " + CANARY + "\n", "must hold the PAT alone", "give only the PAT in the file"),
     ],
 )
 def test_a_bad_pat_file_is_one_error_and_a_hint_that_names_the_fix(
@@ -62,3 +62,17 @@ def test_a_bad_pat_file_is_one_error_and_a_hint_that_names_the_fix(
     assert error.startswith("azfeeds: error: --pat-file") and said in error, error
     assert hint.startswith("azfeeds: hint: ") and fix in hint, hint
     assert CANARY not in result.output
+
+
+def test_an_empty_pat_on_standard_input_says_standard_input(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/P/_packaging/f/pypi/simple/"\n'
+    )
+    result = run_cli(["rewrite", "--check", "--pat-file", "-"], cwd=tmp_path, stdin="\n")
+    assert result.code == 3, result.output
+    assert result.stderr.splitlines() == [
+        "azfeeds: error: --pat-file: standard input holds no PAT",
+        "azfeeds: hint: give a PAT with the Packaging (Read) scope on standard input, alone on "
+        "one line",
+    ]
