@@ -76,3 +76,27 @@ def test_an_empty_pat_on_standard_input_says_standard_input(tmp_path: Path) -> N
         "azfeeds: hint: give a PAT with the Packaging (Read) scope on standard input, alone on "
         "one line",
     ]
+
+
+def test_https_to_a_plain_http_server_is_not_called_a_certificate_failure(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index URL written with https for a server that speaks http: the TLS handshake fails,
+    but no certificate was ever checked, and a CA bundle would not help."""
+    emu: Emulator = emulator_factory(sample_config())
+    https = emu.url.replace("http://", "https://", 1)
+    (tmp_path / "pyproject.toml").write_text(
+        f'[[tool.uv.index]]\nname = "a"\nurl = "{https}/orgA/_packaging/shared/pypi/simple/"\n'
+    )
+    monkeypatch.setenv("UV_INDEX_A_USERNAME", "u")
+    monkeypatch.setenv("UV_INDEX_A_PASSWORD", CANARY)
+    result = run_cli(["map"], cwd=tmp_path)
+    assert result.code == 4, result.output
+    host = emu.url.split("//", 1)[1]
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith(
+        f"azfeeds: error: collection 'orgA': TLS handshake with {host} failed ("
+    ), error
+    assert "certificate" not in error
+    assert "check the URL's scheme and port" in hint, hint
+    assert CANARY not in result.output
