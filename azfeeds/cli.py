@@ -1129,6 +1129,9 @@ def _click_exception(exc: Exception) -> tuple[str, int] | None:
     return str(message), int(getattr(exc, "exit_code", 2))
 
 
+_JSON_ENVELOPE_COMMANDS = frozenset({"rewrite", "doctor", "env", "login", "logout"})
+
+
 def _without_unset_envvar(message: str) -> str:
     """Click names an option's variable in every bad-value error ("Invalid value for '--timeout'
     (env var: 'AZFEEDS_TIMEOUT')"), even when the value came from the command line; name it only
@@ -1169,6 +1172,13 @@ def run(argv: list[str] | None = None) -> int:
         sub = next((a for a in args if not a.startswith("-")), None)
         known_commands = getattr(command, "commands", {})
         where = f"azfeeds {sub} --help" if sub in known_commands else "azfeeds --help"
-        _err(f"error: {message.strip().splitlines()[0]} (see '{where}')")
-        return code if code else int(ExitCode.USAGE)
+        first = message.strip().splitlines()[0]
+        _err(f"error: {first} (see '{where}')")
+        code = code if code else int(ExitCode.USAGE)
+        if "--json" in args and sub in _JSON_ENVELOPE_COMMANDS:  # "errors included" (README)
+            from .report import envelope
+
+            error = {"type": "usage", "message": first, "hint": f"see '{where}'"}
+            _out(envelope(sub, code, None, error=error))
+        return code
     return int(result) if isinstance(result, int) else 0

@@ -249,6 +249,23 @@ def test_bad_option_value_names_the_variable_only_when_it_is_set(
     assert "Invalid value for '--timeout' (env var: 'AZFEEDS_TIMEOUT'): " in variable.stderr
 
 
+def test_a_usage_error_with_json_still_prints_the_envelope(project: Path) -> None:
+    result = run_cli(["rewrite", "--json", "--mode", "sideways"], cwd=project)
+    assert result.code == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc) == JSON_KEYS
+    assert (doc["command"], doc["status"], doc["exit_code"], doc["result"]) == (
+        "rewrite",
+        "error",
+        2,
+        None,
+    )
+    assert doc["error"]["type"] == "usage"
+    assert "--mode" in doc["error"]["message"]
+    assert run_cli(["map", "--json", "--bogus"], cwd=project).stdout == ""  # map --json: the map
+
+
 def test_usage_error_points_at_help_that_exists(project: Path) -> None:
     unknown = run_cli(["version"], cwd=project)
     assert unknown.code == 2
