@@ -100,3 +100,40 @@ def test_https_to_a_plain_http_server_is_not_called_a_certificate_failure(
     assert "certificate" not in error
     assert "check the URL's scheme and port" in hint, hint
     assert CANARY not in result.output
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://dev.azure.com/orgA",
+        "https://dev.azure.com/orgA/",
+        "https://feeds.dev.azure.com/orgA",
+        "https://orgA.visualstudio.com",
+        "https://orga.visualstudio.com/",
+    ],
+)
+def test_org_given_as_the_services_organization_url_is_that_organization(given: str) -> None:
+    """The URL the browser shows for an organization is Services, not a server named
+    dev.azure.com (which would get no cloud credential and the wrong feeds API host)."""
+    from azfeeds.resolve import LiveSettings, org_request_from_option, target_for
+
+    request = org_request_from_option(given)
+    assert request.url.is_cloud, given
+    assert request.url.org.casefold() == "orga"
+    assert request.key == org_request_from_option("orgA").key
+    target = target_for(request, LiveSettings())
+    assert target.cloud and target.api_base.lower() == "https://feeds.dev.azure.com/orga"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://dev.azure.com.evil.example/orgA",
+        "http://dev.azure.com/orgA",
+        "https://evildev.azure.com/orgA",
+    ],
+)
+def test_look_alike_organization_urls_stay_servers(given: str) -> None:
+    from azfeeds.resolve import org_request_from_option
+
+    assert not org_request_from_option(given).url.is_cloud
