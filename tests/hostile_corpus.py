@@ -599,6 +599,18 @@ CASES: list[Case] = [
         error="pip.conf:1: is not a valid pip configuration file: a key comes before any [section]",
     ),
     Case(
+        "pip-conf-section-twice-is-refused-as-pip-refuses-it",
+        {"pip.conf": b(f"[global]\nindex-url = {X}\n[global]\ntimeout = 5\n")},
+        code=6,
+        error="pip.conf:3: is not a valid pip configuration file: section [global] appears twice",
+    ),
+    Case(
+        "pip-conf-key-twice-in-a-section-is-refused-as-pip-refuses-it",
+        {"pip.conf": b(f"[global]\nindex-url = {X}\nIndex-URL = {SH}\n")},
+        code=6,
+        error="pip.conf:3: is not a valid pip configuration file: 'index-url' appears twice",
+    ),
+    Case(
         "pip-conf-garbage-line",
         {"pip.conf": b(f"[global]\nindex-url = {X}\nthis is not an option\n")},
         code=6,
