@@ -68,12 +68,12 @@ def envelope(
     """The JSON document every reporting command prints with ``--json``."""
     if error is not None:
         status = "error"
-    elif exit_code == 1:
-        status = "changes"
     elif exit_code == 0:
         status = "ok"
+    elif exit_code == 1 and command != "doctor":
+        status = "changes"
     else:
-        status = "problems"
+        status = "problems"  # doctor's exit 1 means it found problems (README, JSON output)
     doc = {
         "schema_version": JSON_SCHEMA_VERSION,
         "azfeeds_version": __version__,
