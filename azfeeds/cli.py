@@ -39,6 +39,13 @@ class ModeChoice(str, Enum):
     names = "names"
 
 
+class UrlModeChoice(str, Enum):
+    """--mode of 'azfeeds url'."""
+
+    uuid = "uuid"
+    names = "names"
+
+
 class AuthChoice(str, Enum):
     """--auth."""
 
@@ -332,12 +339,13 @@ class Progress:
             self.shown = False
 
 
-def _out(text: str, *, raw: bool = False) -> None:
+def _out(text: str, *, raw: bool = False, userinfo: bool = False) -> None:
     """Results on stdout, scrubbed; control characters escaped unless ``raw`` (a --diff shows
-    the files' own bytes, as git diff does)."""
+    the files' own bytes, as git diff does). ``userinfo``: URL userinfo kept as written, for
+    results known to hold no password ('azfeeds url' refuses one)."""
     from .secrets import printable, scrub
 
-    text = scrub(text)
+    text = scrub(text, userinfo=not userinfo)
     sys.stdout.write(text if raw else printable(text))
     sys.stdout.flush()
 
@@ -883,6 +891,154 @@ def env_command(
             )
             return 0
         _out(render(items, shell.value, os.environ))
+        return 0
+
+    _guard(common, work)
+
+
+# -- url --------------------------------------------------------------------------------------
+
+
+@app.command("url")
+def url_command(
+    values: Annotated[
+        list[str],
+        typer.Argument(
+            help="Index URLs or whole variable values (several URLs, name=URL words); '-' reads "
+            "one value per line from standard input.",
+            show_default=False,
+            metavar="URL...",
+        ),
+    ],
+    mode: Annotated[
+        UrlModeChoice,
+        typer.Option(
+            "--mode", help="uuid: UUID form; names: the readable form back from the feed table."
+        ),
+    ] = UrlModeChoice.uuid,
+    map_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Resolve from saved map files; no network. Repeatable: the maps are merged. "
+            "Default: AZFEEDS_MAP, several paths separated by the platform's path separator.",
+            show_default=False,
+            metavar="FILE",
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="No network: resolve from --map only (a URL already in the asked form needs "
+            "no map).",
+            envvar="AZFEEDS_OFFLINE",
+        ),
+    ] = False,
+    json_out: JsonOpt = False,
+    auth: AuthOpt = AuthChoice.auto,
+    pat_file: PatFileOpt = None,
+    api_url: ApiUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Convert index URLs, or index-variable values, into UUID form (or back).
+
+    For UV_INDEX, UV_DEFAULT_INDEX, UV_INDEX_URL, UV_EXTRA_INDEX_URL, PIP_INDEX_URL and
+    PIP_EXTRA_INDEX_URL as CI files, Dockerfiles and shell profiles set them: one result per line,
+    in the shape given (several URLs, name=URL words); only the project, feed and view segments
+    change. Placeholders and a user name alone are kept; a URL with a password is refused (exit 2).
+    """
+    common = Common("url", json_out, verbose, quiet, debug)
+    net = Network(auth.value, pat_file, api_url, timeout)
+
+    def work() -> int:
+        from dataclasses import replace
+
+        from .engine import OrgRequest, merge_requests
+        from .errors import UsageError
+        from .table import load_maps
+        from .urls import is_uuid
+        from .urlvalue import convert, index_refs, needs_table, read_values
+
+        if "-" in values and pat_file == "-":
+            raise UsageError(
+                "standard input cannot hold both the PAT (--pat-file -) and the URLs (-)",
+                hint="give the PAT in a file, or the URLs as arguments",
+            )
+        inputs: list[tuple[str, str]] = []
+        for number, value in enumerate(values, 1):
+            if value == "-":
+                lines = sys.stdin.read().splitlines()
+                inputs.extend((f"<stdin>:{n}", line) for n, line in enumerate(lines, 1))
+            else:
+                inputs.append((f"<argument>:{number}", value))
+        maps = _map_files(map_file)
+        map_table = load_maps(maps)
+        parsed = read_values(inputs, map_table.pinned_bases() if map_table else ())
+        refs = index_refs(parsed)
+        requests = merge_requests(
+            [
+                OrgRequest(
+                    word.url.org_key,
+                    word.url.org,
+                    replace(word.url, userinfo=None),
+                    frozenset([word.url.feed_name.casefold()] if word.url.view else []),
+                    tuple(refs.get(str(word.url.org_key), ())),
+                    frozenset([] if is_uuid(word.url.feed) else [word.url.feed_name]),
+                )
+                for value in parsed
+                for word in value.words
+                if word.url is not None and needs_table(word.url, mode.value)
+            ]
+        )
+        if map_table is not None:
+            feed_table = map_table
+            hint = (
+                "no map file lists it: 'azfeeds map --org {org} --output FILE' adds it to FILE "
+                "(or give one more --map)"
+            )
+        elif offline or not requests:
+            feed_table = None
+            hint = "give --map FILE, or run without --offline"
+        else:
+            feed_table = _table_provider(common, net)(requests)
+            hint = "check the organization name; 'azfeeds map --org {org}' lists its feeds"
+        results, warnings = convert(parsed, feed_table, mode.value, hint)
+        if common.json:
+            from .report import envelope
+
+            doc = {
+                "mode": mode.value,
+                "values": [
+                    {
+                        "source": r.source,
+                        "input": r.input,
+                        "output": r.output,
+                        "changed": r.changed,
+                        "urls": [
+                            {
+                                "name": u.name,
+                                "input": u.input,
+                                "output": u.output,
+                                "organization": u.organization,
+                                "form": u.form,
+                                "changed": u.changed,
+                            }
+                            for u in r.urls
+                        ],
+                    }
+                    for r in results
+                ],
+                "changed": sum(1 for r in results if r.changed),
+            }
+            _out(envelope("url", 0, doc, warnings=warnings, keep_userinfo=True), userinfo=True)
+            return 0
+        for warning in warnings:
+            common.say(f"warning: {warning}")
+        _out("".join(r.output + "\n" for r in results), userinfo=True)
         return 0
 
     _guard(common, work)

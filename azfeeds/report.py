@@ -40,19 +40,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"  # scrubbed where it is written (cli._out)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, userinfo: bool = True) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Path):
         return value.as_posix()
     if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items()}
+        return {k: _plain(v, userinfo) for k, v in asdict(value).items()}
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, userinfo) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
+        return [_plain(v, userinfo) for v in value]
     if isinstance(value, str):
-        return scrub(value)
+        return scrub(value, userinfo=userinfo)
     return value
 
 
@@ -63,8 +63,12 @@ def envelope(
     *,
     warnings: Sequence[str] = (),
     error: dict[str, Any] | None = None,
+    keep_userinfo: bool = False,
 ) -> str:
-    """The JSON document every reporting command prints with ``--json``."""
+    """The JSON document every reporting command prints with ``--json``.
+
+    ``keep_userinfo``: the result's URLs are known to hold no password (``azfeeds url``), so a
+    user name alone is shown as written; known secrets are still masked."""
     if error is not None:
         status = "error"
     elif exit_code == 1:
@@ -79,7 +83,7 @@ def envelope(
         "command": command,
         "status": status,
         "exit_code": exit_code,
-        "result": _plain(result) if result is not None else None,
+        "result": _plain(result, not keep_userinfo) if result is not None else None,
         "warnings": [scrub(w) for w in warnings],
         "error": _plain(error) if error is not None else None,
     }
