@@ -814,6 +814,9 @@ def _render_doctor(common: "Common", report: "DoctorReport") -> int:
         common.say(f"warning: {warning}")
     count = len(report.indexes)
     summary = f"{count} Azure index{'es' if count != 1 else ''}, "
+    if report.variables:
+        found = len(report.variables)
+        summary += f"{found} index variable{'s' if found != 1 else ''} with Azure URLs, "
     summary += f"{report.problems} problem{'s' if report.problems != 1 else ''}"
     common.say(summary)
     return code

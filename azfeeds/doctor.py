@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import OrgRequest, load_workspace, org_requests
@@ -24,6 +24,7 @@ from .inspect import (
 from .kinds.base import FileKind
 from .planner import table_from_annotations
 from .table import FeedTable, load_maps
+from .urlvalue import VariableFinding, check_index_variables
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
 
@@ -35,11 +36,14 @@ class DoctorReport:
     indexes: list[Index]
     scanned: int
     warnings: list[str]
+    variables: list[VariableFinding] = field(default_factory=list)  # UV_INDEX... in the env
 
     @property
     def problems(self) -> int:
         """How many problems were found."""
-        return sum(len(i.problems) for i in self.indexes)
+        return sum(len(i.problems) for i in self.indexes) + sum(
+            len(v.problems) for v in self.variables
+        )
 
 
 def diagnose(
@@ -82,4 +86,15 @@ def diagnose(
         check_probes(indexes, env, probe, lookups)
     for index in indexes:
         index.fixes[:] = list(dict.fromkeys(index.fixes))
-    return DoctorReport(indexes, ws.scanned, ws.warnings)
+    return DoctorReport(indexes, ws.scanned, ws.warnings, _index_variables(indexes, env))
+
+
+def _index_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> list[VariableFinding]:
+    """The index variables set in the environment that hold Azure URLs (UV_INDEX...), judged
+    with the hosts of the project's uv indexes (several organizations on one host: 401 risk)."""
+    hosts: dict[str, set[str]] = {}
+    for index in indexes:
+        if index.is_uv:
+            host = index.url.hostport.rsplit("@", 1)[-1].lower()
+            hosts.setdefault(host, set()).add(str(index.url.org_key))
+    return check_index_variables(env, hosts)

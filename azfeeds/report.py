@@ -18,6 +18,7 @@ from .secrets import scrub
 if TYPE_CHECKING:
     from .doctor import DoctorReport
     from .inspect import Index
+    from .urlvalue import VariableFinding
 
 JSON_SCHEMA_VERSION = 1
 
@@ -117,6 +118,7 @@ def doctor_result(report: DoctorReport) -> dict[str, Any]:
     """The ``result`` of ``doctor --json``."""
     return {
         "indexes": [_index_doc(i) for i in report.indexes],
+        "variables": report.variables,
         "problems": report.problems,
         "files_scanned": report.scanned,
     }
@@ -141,8 +143,24 @@ def _index_text(index: Index) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _variable_text(finding: VariableFinding) -> str:
+    lines = [
+        f"environment variable {finding.variable}",
+        f"  value         {finding.value}",
+        f"  URL form      {', '.join(finding.forms) or '?'}",
+    ]
+    lines.extend(f"  note          {note}" for note in finding.notes)
+    lines.extend(f"  PROBLEM       {problem}" for problem in finding.problems)
+    lines.extend(f"  fix           {fix}" for fix in finding.fixes)
+    if not finding.problems:
+        lines.append("  verdict       ok")
+    return "\n".join(lines) + "\n"
+
+
 def doctor_text(report: DoctorReport) -> str:
     """The human report of ``doctor``."""
-    if not report.indexes:
+    parts = [_index_text(i) for i in report.indexes]
+    parts.extend(_variable_text(v) for v in report.variables)
+    if not parts:
         return "No Azure Artifacts index found.\n"
-    return "\n".join(_index_text(i) for i in report.indexes)
+    return "\n".join(parts)

@@ -328,17 +328,18 @@ def check_index_variables(
 ) -> list[VariableFinding]:
     """The index variables set in ``env`` that hold Azure URLs, each with the fix.
 
-    ``shared_hosts``: the organizations of each host seen elsewhere (the project's files), so
-    that a name-form URL is a 401 risk when its host serves another organization too.
+    ``shared_hosts``: the organizations of each host that uv reaches through the project's
+    files, so that a name-form URL in a uv variable is a 401 risk when its host serves another
+    organization too. pip's variables carry no such risk: pip matches credentials by path.
     """
     findings: list[VariableFinding] = []
     scanned = [
         (name, env[name], scan_value(env[name])) for name in INDEX_VARIABLES if env.get(name)
     ]
     orgs: dict[str, set[str]] = {h: set(o) for h, o in (shared_hosts or {}).items()}
-    for _, _, words in scanned:
+    for name, _, words in scanned:
         for word in words:
-            if word.url is not None:
+            if word.url is not None and name.startswith("UV_"):
                 orgs.setdefault(_host(word.url), set()).add(str(word.url.org_key))
     for name, text, words in scanned:
         azure = [w for w in words if w.url is not None or w.problem is not None]
@@ -348,23 +349,20 @@ def check_index_variables(
         for word in sorted(words, key=lambda w: w.start, reverse=True):
             if word.secret:
                 shown = shown[: word.start] + word.shown + shown[word.end :]
-        forms = [_form(w.url) for w in azure if w.url is not None]
-        finding = VariableFinding(name, shown, forms)
+        finding = VariableFinding(name, shown, [_form(w.url) for w in azure if w.url])
         findings.append(finding)
-        secret = next((w for w in words if w.secret), None)
-        if secret is not None:
-            finding.problems.append(
-                f"{name} holds a password in an URL: uv fails with it, and it shows in CI logs"
-            )
-            finding.fixes.append(password_hint(secret))
-            continue
         for word in azure:
             if word.problem is not None:
                 finding.problems.append(f"{name}: {word.shown}: {word.problem}")
         named = [w.url for w in azure if w.url is not None and _form(w.url) != "uuid"]
         if not named:
             continue
-        if any(len(orgs.get(_host(u), set())) > 1 for u in named):
+        if not name.startswith("UV_"):
+            finding.notes.append(
+                f"{name} holds a name-form URL: no 401 risk for pip, which sends each download "
+                "the credential of the index URL with the longest common path"
+            )
+        elif any(len(orgs.get(_host(u), set())) > 1 for u in named):
             finding.problems.append(
                 f"401 risk: {name} holds a name-form URL on a host that serves several "
                 "organizations; uv downloads files through UUID-form URLs, which match no "
@@ -375,10 +373,18 @@ def check_index_variables(
                 f"{name} holds a name-form URL: it works, but every file download costs an extra "
                 "401 round trip"
             )
-        finding.fixes.append(
-            f"{fix_command(name)} (or set it, where it is defined, to what "
-            f"'azfeeds url \"${name}\"' prints)"
-        )
+        secret = next((w for w in words if w.secret), None)
+        if secret is None:
+            finding.fixes.append(
+                f"{fix_command(name)} (or set it, where it is defined, to what "
+                f"'azfeeds url \"${name}\"' prints)"
+            )
+        else:  # a password from a CI secret, expanded: convert the value as written instead
+            finding.fixes.append(
+                f"convert the value of {name} as it is written where it is set, with its "
+                "placeholder in place of the password: azfeeds url '<that value>' (it refuses "
+                "a password)"
+            )
     return findings
 
 

@@ -115,7 +115,7 @@ def test_doctor_json_contract(two_orgs: Path) -> None:
         "warnings",
         "error",
     }
-    assert set(doc["result"]) == {"indexes", "problems", "files_scanned"}
+    assert set(doc["result"]) == {"indexes", "problems", "files_scanned", "variables"}
     assert set(doc["result"]["indexes"][0]) == {
         "path",
         "line",

@@ -360,3 +360,56 @@ def test_live_resolution_through_the_feeds_api(tmp_path: Path) -> None:
         assert routes.count("feeds") == 4 and "views" in routes
         for text in (result.output, back.output, (emu.workdir / "emulator.log").read_text()):
             assert PAT_A not in text and PAT_B not in text
+
+
+# -- doctor: the index variables set in the environment --------------------------------------
+
+
+def test_doctor_reports_index_variables_with_the_command_that_fixes_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_INDEX", f"orga={A} orgb={B}")
+    monkeypatch.setenv("UV_EXTRA_INDEX_URL", f"{A_UUID} https://pypi.org/simple/")
+    monkeypatch.setenv("PIP_INDEX_URL", SHARED.replace("https://", f"https://me:{CANARY}@"))
+    monkeypatch.setenv("UV_INDEX_URL", "https://pypi.org/simple/")  # not Azure: not reported
+    result = run_cli(["doctor", "--offline"], cwd=tmp_path)
+    assert result.code == 1, result.output
+    assert CANARY not in result.output
+    text = result.stdout
+    assert "environment variable UV_INDEX\n" in text and "UV_INDEX_URL" not in text
+    assert "401 risk: UV_INDEX holds a name-form URL" in text
+    assert 'fix           UV_INDEX="$(azfeeds url "$UV_INDEX")"' in text
+    assert "environment variable UV_EXTRA_INDEX_URL" in text
+    extra = text.split("environment variable UV_EXTRA_INDEX_URL", 1)[1].split("\n\n", 1)[0]
+    assert "URL form      uuid" in extra and "verdict       ok" in extra and "fix" not in extra
+    pip = text.split("environment variable PIP_INDEX_URL", 1)[1]
+    assert "no 401 risk for pip" in pip and "placeholder in place of the password" in pip
+    assert "3 index variables with Azure URLs, 1 problem" in result.stderr
+
+    doc = json.loads(run_cli(["doctor", "--offline", "--json"], cwd=tmp_path).stdout)
+    variables = doc["result"]["variables"]
+    assert [v["variable"] for v in variables] == ["UV_INDEX", "UV_EXTRA_INDEX_URL", "PIP_INDEX_URL"]
+    assert set(variables[0]) == {"variable", "value", "forms", "problems", "fixes", "notes"}
+    assert variables[0]["forms"] == ["name", "name"]
+    assert variables[0]["fixes"][0].startswith('UV_INDEX="$(azfeeds url "$UV_INDEX")"')
+    assert variables[2]["value"] == SHARED.replace("https://", "https://***@")
+    assert doc["result"]["problems"] == 1 and CANARY not in json.dumps(doc)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell runs the fix line")
+def test_doctor_fix_command_works_as_printed(tmp_path: Path) -> None:
+    """The fix line, run by a shell, leaves the variable in UUID form."""
+    script = (
+        f'UV_INDEX="orga={A}"\n'
+        'UV_INDEX="$(azfeeds url --offline --map "$MAP" "$UV_INDEX")"\n'
+        'printf "%s\\n" "$UV_INDEX"\n'
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "azfeeds"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m azfeeds "$@"\n')
+    launcher.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MAP": str(MAP)}
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"orga={A_UUID}\n"
