@@ -66,10 +66,12 @@ def table_from_api(
     api_url: str | None = None,
     timeout: float = 30.0,
     views: bool = False,
+    api_version: str | None = None,
 ) -> FeedTable:
     """The table from the feeds API: the organizations of ``workspace``'s URLs and ``orgs``
     (names, or Azure DevOps Server collection URLs). One request per organization, in parallel,
-    with the credentials of the environment (the order of the README's Credentials section)."""
+    with the credentials of the environment (the order of the README's Credentials section).
+    ``api_version`` pins the feeds API version (default: negotiated per server, from 7.1)."""
     from .client import ClientSettings, HttpFeedsApi, new_session
     from .credentials import AuthSettings, Broker
     from .resolve import LiveSettings, live_table, org_request_from_option
@@ -86,7 +88,13 @@ def table_from_api(
         session_factory=new_session,
     )
     explicit = tuple(r.url.org_base_url for r in given if not r.url.is_cloud)
-    settings = LiveSettings(api_url=api_url, explicit_bases=explicit, all_views=views)
+    if api_version is not None:
+        from .apiversion import check_version
+
+        api_version = check_version(api_version)
+    settings = LiveSettings(
+        api_url=api_url, explicit_bases=explicit, all_views=views, api_version=api_version
+    )
     return live_table(requests, settings, api, broker)
 
 

@@ -170,10 +170,35 @@ TimeoutOpt = Annotated[
 ]
 
 
+def _api_version_value(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    from .apiversion import ApiVersionError, check_version
+
+    try:
+        return check_version(value)
+    except ApiVersionError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+ApiVersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-version",
+        help="Ask every organization for this feeds API version (7.1, 7.0, 5.1-preview.1...) "
+        "instead of negotiating it.",
+        envvar="AZFEEDS_API_VERSION",
+        callback=_api_version_value,
+        show_default=False,
+        metavar="VERSION",
+    ),
+]
+
+
 class Network:
     """Options of commands that talk to Azure DevOps (a plain class: nothing to build at import)."""
 
-    __slots__ = ("api_url", "auth", "pat_file", "timeout")
+    __slots__ = ("api_url", "api_version", "auth", "pat_file", "timeout")
 
     def __init__(
         self,
@@ -181,11 +206,13 @@ class Network:
         pat_file: str | None = None,
         api_url: str | None = None,
         timeout: float = 30.0,
+        api_version: str | None = None,
     ) -> None:
         self.auth = auth
         self.pat_file = pat_file
         self.api_url = api_url
         self.timeout = timeout
+        self.api_version = api_version
 
 
 def _max_wait() -> float:
@@ -237,7 +264,11 @@ def _api_and_broker(common: "Common", net: "Network") -> "tuple[HttpFeedsApi, Br
 
 
 def _table_provider(
-    common: "Common", net: "Network", explicit_bases: tuple[str, ...] = (), all_views: bool = False
+    common: "Common",
+    net: "Network",
+    explicit_bases: tuple[str, ...] = (),
+    all_views: bool = False,
+    name_projects: bool = False,
 ) -> "TableProvider":
     """The live table provider (imports requests only when called)."""
 
@@ -252,20 +283,28 @@ def _table_provider(
             progress.org_done(len(requests))
             common.detail(f"fetched the feeds of '{name}'")
 
+        notes: list[str] = []
         try:
             return live_table(
                 requests,
                 LiveSettings(
-                    api_url=net.api_url, explicit_bases=explicit_bases, all_views=all_views
+                    api_url=net.api_url,
+                    explicit_bases=explicit_bases,
+                    all_views=all_views,
+                    api_version=net.api_version,
+                    name_projects=name_projects,
                 ),
                 api,
                 broker,
                 progress=fetched,
+                notes=notes,
             )
         finally:
             progress.clear()
             for warning in broker.warnings:
                 common.say(f"warning: {warning}")
+            for note in notes:
+                common.say(f"note: {note}")
 
     return provide
 
@@ -497,13 +536,14 @@ def rewrite(
     pat_file: PatFileOpt = None,
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Rewrite Azure Artifacts index URLs into UUID form (or back)."""
     common = Common("rewrite", json_out, verbose, quiet, debug)
-    net = Network(auth.value, pat_file, api_url, timeout)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
         from .engine import RewriteOptions
@@ -636,13 +676,14 @@ def map_command(
     pat_file: PatFileOpt = None,
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Print the org/project/feed/view table, or save it as a map file."""
     common = Common("map", False, verbose, quiet, debug)
-    net = Network(auth.value, pat_file, api_url, timeout)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
         from .engine import load_workspace, merge_requests, org_requests
@@ -665,7 +706,7 @@ def map_command(
             )
         target = _paths([output])[0] if output is not None else None
         existing = load_map(target) if target is not None and target.exists() else None
-        feed_table = _table_provider(common, net, explicit, views)(requests)
+        feed_table = _table_provider(common, net, explicit, views, name_projects=True)(requests)
         for warning in warn_missing_feeds(feed_table, requests):
             common.say(f"warning: {warning}")
         written = replace_organizations(existing, feed_table) if existing else feed_table
@@ -737,13 +778,14 @@ def doctor(
     pat_file: PatFileOpt = None,
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Explain why uv will get 401s with this setup, and the command that fixes each problem."""
     common = Common("doctor", json_out, verbose, quiet, debug)
-    net = Network(auth.value, pat_file, api_url, timeout)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
         import os
@@ -775,18 +817,22 @@ def _partial_provider(common: "Common", net: "Network") -> "PartialProvider":
         api, broker = _api_and_broker(common, net)
         progress = Progress(common)
         progress(f"asking {len(requests)} organizations for their feeds")
+        notes: list[str] = []
         try:
             return partial_table(
                 requests,
-                LiveSettings(api_url=net.api_url),
+                LiveSettings(api_url=net.api_url, api_version=net.api_version),
                 api,
                 broker,
                 progress=lambda _name: progress.org_done(len(requests)),
+                notes=notes,
             )
         finally:
             progress.clear()
             for warning in broker.warnings:
                 common.detail(f"warning: {warning}")
+            for note in notes:
+                common.detail(f"note: {note}")
 
     return provide
 
@@ -943,6 +989,7 @@ def url_command(
     pat_file: PatFileOpt = None,
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -955,16 +1002,12 @@ def url_command(
     change. Placeholders and a user name alone are kept; a URL with a password is refused (exit 2).
     """
     common = Common("url", json_out, verbose, quiet, debug)
-    net = Network(auth.value, pat_file, api_url, timeout)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
 
     def work() -> int:
-        from dataclasses import replace
-
-        from .engine import OrgRequest, merge_requests
         from .errors import UsageError
         from .table import load_maps
-        from .urls import is_uuid
-        from .urlvalue import convert, index_refs, needs_table, read_values
+        from .urlvalue import convert, org_requests, read_values
 
         if "-" in values and pat_file == "-":
             raise UsageError(
@@ -981,22 +1024,7 @@ def url_command(
         maps = _map_files(map_file)
         map_table = load_maps(maps)
         parsed = read_values(inputs, map_table.pinned_bases() if map_table else ())
-        refs = index_refs(parsed)
-        requests = merge_requests(
-            [
-                OrgRequest(
-                    word.url.org_key,
-                    word.url.org,
-                    replace(word.url, userinfo=None),
-                    frozenset([word.url.feed_name.casefold()] if word.url.view else []),
-                    tuple(refs.get(str(word.url.org_key), ())),
-                    frozenset([] if is_uuid(word.url.feed) else [word.url.feed_name]),
-                )
-                for value in parsed
-                for word in value.words
-                if word.url is not None and needs_table(word.url, mode.value)
-            ]
-        )
+        requests = org_requests(parsed, mode.value)
         if map_table is not None:
             feed_table = map_table
             hint = (
@@ -1117,6 +1145,7 @@ def login(
     token_cache: CachePolicyOpt = "auto",
     api_url: ApiUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -1134,12 +1163,12 @@ def login(
             raise UsageError("--token-cache must be 'auto' or 'encrypted-only' for login")
         chosen = tenant
         if chosen is None and org is not None:
-            from .client import ClientSettings, HttpFeedsApi, feeds_url
+            from .client import API_VERSION, ClientSettings, HttpFeedsApi, feeds_url
             from .resolve import LiveSettings, org_request_from_option, target_for
 
             target = target_for(org_request_from_option(org), LiveSettings(api_url=api_url))
             chosen = HttpFeedsApi(ClientSettings(timeout=timeout)).discover_tenant(
-                feeds_url(target.api_base)
+                feeds_url(target.api_base, api_version or API_VERSION)
             )
             common.detail(f"tenant of '{org}': {chosen or 'not announced'}")
         store = auth.TokenCacheStore(auth.default_cache_dir(), policy=token_cache)

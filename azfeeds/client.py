@@ -1,7 +1,8 @@
 """The Azure DevOps feeds API client: the only module that imports requests.
 
 One ``GET {api}/_apis/packaging/feeds?api-version=7.1`` per organization, organizations in
-parallel; views only for the feeds that need them. Every request has a timeout, sends
+parallel; views only for the feeds that need them. An HTTP 400 about the api-version becomes
+VersionRefused, which the run's VersionBook (apiversion.py) answers with one better version. Every request has a timeout, sends
 ``X-TFS-FedAuthRedirect: Suppress`` so that a bad credential gets 401 rather than a sign-in page,
 and is retried a bounded number of times (5xx, connection errors, 429 with ``Retry-After``).
 Any answer other than 200 with JSON becomes one AzfeedsError with its exit code.
@@ -25,12 +26,14 @@ import requests.auth
 from requests.adapters import HTTPAdapter
 
 from . import __version__
+from .apiversion import START_VERSION, VersionRefused, classify
 from .errors import ApiError, AuthError, AzfeedsError, FeedLookupError
 
 log = logging.getLogger("azfeeds.client")
 
-API_VERSION = "7.1"
+API_VERSION = START_VERSION
 CLOUD_FEEDS_API = "https://feeds.dev.azure.com"
+CLOUD_CORE_API = "https://dev.azure.com"  # the projects API of Azure DevOps Services
 USER_AGENT = f"azfeeds/{__version__}"
 _TENANT_RE = re.compile(r"authorization_uri=https://[^/\s,]+/([0-9a-fA-F-]{36}|[A-Za-z0-9.\-]+)")
 
@@ -166,6 +169,16 @@ def _wrapped_message(body: bytes) -> str | None:
         return None
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
         return str(doc["message"])[:300]
+    return None
+
+
+def _wrapped_type_key(body: bytes) -> str | None:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("typeKey"), str):
+        return str(doc["typeKey"])[:100]
     return None
 
 
@@ -359,6 +372,16 @@ class HttpFeedsApi:
                 f"{what}: the feeds API failed with HTTP {status} after {self.settings.retries} retries",
                 hint="Azure DevOps may be degraded; retry later",
             )
+        refusal = (
+            classify(_wrapped_type_key(response.content), detail or "") if status == 400 else None
+        )
+        if refusal is not None:
+            return VersionRefused(
+                f"{what}: unexpected answer HTTP {status}" + (f": {detail}" if detail else ""),
+                refusal,
+                hint="pin a version the server takes with --api-version (see 'Azure DevOps Server' "
+                "in the README)",
+            )
         return ApiError(
             f"{what}: unexpected answer HTTP {status}" + (f": {detail}" if detail else ""),
         )
@@ -422,15 +445,22 @@ def _network_hint(exc: BaseException, timeout: float) -> str:
     return "check the network, proxies (HTTPS_PROXY) and the server address"
 
 
-def feeds_url(api_base: str) -> str:
+def feeds_url(api_base: str, version: str = API_VERSION) -> str:
     """The org-level feeds list URL."""
-    return f"{api_base.rstrip('/')}/_apis/packaging/feeds?api-version={API_VERSION}"
+    return f"{api_base.rstrip('/')}/_apis/packaging/feeds?api-version={quote(version)}"
 
 
-def views_url(api_base: str, project_id: str | None, feed_id: str) -> str:
+def views_url(
+    api_base: str, project_id: str | None, feed_id: str, version: str = API_VERSION
+) -> str:
     """The views URL of a feed (the project segment is required for project-scoped feeds)."""
     project = f"/{quote(project_id, safe='')}" if project_id else ""
     return (
         f"{api_base.rstrip('/')}{project}/_apis/packaging/Feeds/{quote(feed_id, safe='')}"
-        f"/views?api-version={API_VERSION}"
+        f"/views?api-version={quote(version)}"
     )
+
+
+def projects_url(api_base: str, version: str) -> str:
+    """The projects list of an organization or collection (one page of up to 1000 projects)."""
+    return f"{api_base.rstrip('/')}/_apis/projects?$top=1000&api-version={quote(version)}"

@@ -23,7 +23,7 @@ from .inspect import (
 )
 from .kinds.base import FileKind
 from .planner import table_from_annotations
-from .table import FeedTable, load_maps
+from .table import FeedTable, Organization, load_maps
 from .urlvalue import VariableFinding, check_index_variables
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
@@ -36,6 +36,8 @@ class DoctorReport:
     indexes: list[Index]
     scanned: int
     warnings: list[str]
+    # the organizations the feeds API (or the map file) answered for, with the API version used
+    organizations: list[Organization] = field(default_factory=list)
     variables: list[VariableFinding] = field(default_factory=list)  # UV_INDEX... in the env
 
     @property
@@ -65,10 +67,13 @@ def diagnose(
     for lock in locks:
         lock.ensure_scanned()
     failures: dict[str, str] = {}
+    answered: list[Organization] = []
     if map_table is not None:
+        answered = map_table.sorted_orgs()
         table = map_table.merged_with(table_from_annotations(everything))
     elif provider is not None:
         table, failures = provider(org_requests(everything))
+        answered = table.sorted_orgs()
         table = table.merged_with(table_from_annotations(everything))
     else:
         table = table_from_annotations(everything)
@@ -86,7 +91,7 @@ def diagnose(
         check_probes(indexes, env, probe, lookups)
     for index in indexes:
         index.fixes[:] = list(dict.fromkeys(index.fixes))
-    return DoctorReport(indexes, ws.scanned, ws.warnings, _index_variables(indexes, env))
+    return DoctorReport(indexes, ws.scanned, ws.warnings, answered, _index_variables(indexes, env))
 
 
 def _index_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> list[VariableFinding]:

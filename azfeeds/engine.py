@@ -42,6 +42,9 @@ class OrgRequest:
     views: frozenset[str] = frozenset()  # casefolded feed names or ids whose views are needed
     indexes: tuple[IndexRef, ...] = ()  # its indexes, for each client's own credential
     feeds: frozenset[str] = frozenset()  # feed names written in name form
+    # (casefolded feed name or id, project name) as the URLs and readable names write them: the
+    # project names a list without ``project`` keys does not give
+    projects: frozenset[tuple[str, str]] = frozenset()
 
 
 TableProvider = Callable[[Sequence[OrgRequest]], FeedTable]
@@ -133,6 +136,7 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
     found: dict[
         OrgKey, tuple[str, AzureUrl, set[str], dict[tuple[object, ...], IndexRef], set[str]]
     ] = {}
+    projects: dict[OrgKey, set[tuple[str, str]]] = {}
     for source in sources:
         sites = source.sites
         if not source.scanned:  # a lazily loaded uv.lock: its organizations, without a parse
@@ -154,8 +158,25 @@ def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
                 indexes.setdefault(ref.identity, ref)
             if not is_uuid(url.feed):
                 feeds.add(url.feed_name)
+            named = projects.setdefault(url.org_key, set())
+            if url.project_name is not None and not is_uuid(url.project_name):
+                named.add((url.feed_name.casefold(), url.project_name))
+            ann = source.annotations.get(site.line) if url.project_name is not None else None
+            for entry in ann.entries if ann is not None else ():
+                if entry is not None and entry.project and not is_uuid(entry.project):
+                    named.add(
+                        (decode_segment(entry.feed).casefold(), decode_segment(entry.project))
+                    )
     return [
-        OrgRequest(key, name, first, frozenset(views), tuple(indexes.values()), frozenset(feeds))
+        OrgRequest(
+            key,
+            name,
+            first,
+            frozenset(views),
+            tuple(indexes.values()),
+            frozenset(feeds),
+            frozenset(projects.get(key, ())),
+        )
         for key, (name, first, views, indexes, feeds) in found.items()
     ]
 
@@ -191,6 +212,7 @@ def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
             seen.views | request.views,
             _unique_refs((*seen.indexes, *request.indexes)),
             seen.feeds | request.feeds,
+            seen.projects | request.projects,
         )
     return list(merged.values())
 

@@ -402,10 +402,17 @@ def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[st
         feed = org.find_feed(index.url.feed_name)
         if feed is None:
             index.checks["feeds API"] = "feed not found"
-            index.problems.append("the feed does not exist (deleted, recreated or renamed?)")
+            if org.credential:
+                index.problems.append(
+                    org.not_listed(index.url.feed_name) + " (deleted, recreated or renamed?)"
+                )
+            else:
+                index.problems.append("the feed does not exist (deleted, recreated or renamed?)")
             index.fixes.append(f"azfeeds rewrite {index.site.path.as_posix()}")
         else:
             index.checks["feeds API"] = f"feed {feed.name} ({feed.id})"
+        if org.api_version is not None:
+            index.checks["API version"] = org.api_version
 
 
 Probe = Callable[[str, str | None], tuple[int | None, float, str]]

@@ -199,9 +199,10 @@ def resolve(org: Organization, url: AzureUrl, site: Site) -> tuple[Resolved, str
     feed = org.find_feed(url.feed_name)
     if feed is None:
         what = "feed id" if is_uuid(url.feed) else "feed"
+        message = f"unknown {what} '{url.feed_name}' in organization '{org.name}'"
         raise _lookup_error(
             site,
-            f"unknown {what} '{url.feed_name}' in organization '{org.name}'",
+            org.not_listed(url.feed_name) if org.credential else message,
             hint=f"check the feed name; 'azfeeds map --org {org.name}' lists the feeds",
         )
     project = feed.project

@@ -118,6 +118,10 @@ def doctor_result(report: DoctorReport) -> dict[str, Any]:
     """The ``result`` of ``doctor --json``."""
     return {
         "indexes": [_index_doc(i) for i in report.indexes],
+        "organizations": [
+            {"name": o.name, "url": o.url, "api_version": o.api_version}
+            for o in report.organizations
+        ],
         "variables": report.variables,
         "problems": report.problems,
         "files_scanned": report.scanned,

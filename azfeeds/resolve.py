@@ -13,11 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .client import CLOUD_FEEDS_API, Answer, FeedsApi, feeds_url, views_url
+from .apiversion import VersionBook, released_form
+from .client import (
+    API_VERSION,
+    CLOUD_CORE_API,
+    CLOUD_FEEDS_API,
+    Answer,
+    Credential,
+    FeedsApi,
+    feeds_url,
+    projects_url,
+    views_url,
+)
 from .clientcreds import where_to_set
 from .credentials import Broker, Target
 from .engine import OrgRequest
-from .errors import ApiError, AuthError, AzfeedsError, UsageError
+from .errors import ApiError, AuthError, AzfeedsError, FeedLookupError, UsageError
 from .table import Feed, FeedTable, Organization, Project, View
 from .urls import UrlError, is_uuid, parse_azure_url
 
@@ -32,6 +43,8 @@ class LiveSettings:
     api_url: str | None = None  # replaces https://feeds.dev.azure.com (proxies, tests)
     explicit_bases: tuple[str, ...] = ()  # collection URLs named with --org
     all_views: bool = False  # fetch the views of every feed (map --views)
+    api_version: str | None = None  # --api-version: one version for every organization
+    name_projects: bool = False  # ask the projects API for names no URL gives (map)
 
 
 def org_request_from_option(value: str) -> OrgRequest:
@@ -106,26 +119,86 @@ def _value_list(answer: Answer, what: str) -> list[dict[str, Any]]:
 
 
 def _project_of(item: dict[str, Any]) -> Project | None:
+    """The feed's project: from its ``project`` object, else from the UUID in its ``url``
+    (``.../<collection>/<projectUUID>/_apis/Packaging/Feeds/<feedId>``, the only place older lists
+    and org-level lists name it). A project whose name the answer lacks is named by its UUID until
+    a URL or the projects API names it (``unnamed``)."""
     project = item.get("project")
-    if isinstance(project, dict) and isinstance(project.get("id"), str):
+    if isinstance(project, dict) and isinstance(project.get("id"), str) and is_uuid(project["id"]):
         name = project.get("name")
-        return Project(project["id"].lower(), name if isinstance(name, str) else project["id"])
+        pid = project["id"].lower()
+        return Project(pid, name if isinstance(name, str) and name.strip() else pid)
     url = item.get("url")
-    if isinstance(url, str) and "/_apis/" in url:
-        segments = url.split("/_apis/", 1)[0].rstrip("/").split("/")
-        if segments and is_uuid(segments[-1]) and len(segments) > 4:
+    if isinstance(url, str) and "/_apis/" in url.lower():
+        head = url[: url.lower().index("/_apis/")]
+        segments = head.rstrip("/").split("/")
+        if len(segments) > 4 and is_uuid(segments[-1]):
             return Project(segments[-1].lower(), segments[-1].lower())
     return None
 
 
+def unnamed(project: Project) -> bool:
+    """A project known by its UUID only."""
+    return project.name.lower() == project.id.lower()
+
+
+def server_key(target: Target, request: OrgRequest, settings: LiveSettings) -> str:
+    """Which server an organization lives on, for the run's API version memory: the feeds API
+    host for Services (``--api-url`` included), else scheme, host and path prefix of the collection
+    (``https://ado.example.com/tfs``), since every collection of a server runs one release."""
+    if target.cloud:
+        return (settings.api_url or CLOUD_FEEDS_API).rstrip("/").lower()
+    url = request.url
+    prefix = url.base.rstrip("/").rsplit("/", 1)[0]
+    return f"{url.scheme}://{url.hostport.rsplit('@', 1)[-1]}{prefix}".lower()
+
+
+def _projects_base(target: Target, settings: LiveSettings) -> str:
+    """Where the projects API of an organization lives (dev.azure.com for Services)."""
+    if target.cloud and settings.api_url is None:
+        return f"{CLOUD_CORE_API}/{quote(target.name, safe='')}"
+    return target.api_base
+
+
+@dataclass
+class _Run:
+    """What one run shares between its organizations."""
+
+    settings: LiveSettings
+    versions: VersionBook
+    notes: list[str]
+
+
+def _get(
+    api: FeedsApi,
+    run: _Run,
+    server: str,
+    url: Callable[[str], str],
+    credential: Credential | None,
+    what: str,
+) -> tuple[Answer, str]:
+    return run.versions.call(
+        server, lambda version: api.get_json(url(version), credential, what=what)
+    )
+
+
 def fetch_org(
-    api: FeedsApi, broker: Broker, target: Target, request: OrgRequest, all_views: bool
+    api: FeedsApi,
+    broker: Broker,
+    target: Target,
+    request: OrgRequest,
+    all_views: bool,
+    run: _Run | None = None,
 ) -> Organization:
     """The feeds (and the needed views) of one organization."""
+    run = run or _Run(LiveSettings(all_views=all_views), VersionBook(), [])
+    settings = run.settings
+    server = server_key(target, request, settings)
     what = _what(target)
     credential = broker.credential_for(target)
+    base = target.api_base
     try:
-        answer = api.get_json(feeds_url(target.api_base), credential, what=what)
+        answer, version = _get(api, run, server, lambda v: feeds_url(base, v), credential, what)
     except AuthError as exc:
         if credential is None:
             exc.hint = no_credential_hint(target)
@@ -134,20 +207,28 @@ def fetch_org(
         if fresh is None:
             raise
         credential = fresh
-        answer = api.get_json(feeds_url(target.api_base), credential, what=what)
+        answer, version = _get(api, run, server, lambda v: feeds_url(base, v), credential, what)
     feeds: list[Feed] = []
     for item in _value_list(answer, what):
         feed_id, name = item.get("id"), item.get("name")
         if not isinstance(feed_id, str) or not isinstance(name, str) or not is_uuid(feed_id):
             raise ApiError(f"{what}: a feed in the API answer has no valid id or name")
         feeds.append(Feed(feed_id.lower(), name, _project_of(item), None))
+    feeds = _name_projects(feeds, request)
+    if settings.name_projects and any(f.project and unnamed(f.project) for f in feeds):
+        feeds = _ask_projects(api, run, server, target, credential, feeds)
     wanted = request.views
     complete: list[Feed] = []
     for feed in feeds:
         if all_views or feed.name.casefold() in wanted or feed.id in wanted:
-            url = views_url(target.api_base, feed.project.id if feed.project else None, feed.id)
-            views_answer = api.get_json(
-                url, credential, what=f"{what}, views of feed '{feed.name}'"
+            project_id = feed.project.id if feed.project else None
+            views_answer, _ = _get(
+                api,
+                run,
+                server,
+                _views_at(base, project_id, feed.id),
+                credential,
+                f"{what}, views of feed '{feed.name}'",
             )
             views = []
             for item in _value_list(views_answer, what):
@@ -156,8 +237,82 @@ def fetch_org(
                     views.append(View(vid.lower(), vname))
             feed = Feed(feed.id, feed.name, feed.project, tuple(views))
         complete.append(feed)
-    base = request.url.org_base_url
-    return Organization(target.name, base, tuple(complete))
+    return Organization(
+        target.name,
+        request.url.org_base_url,
+        tuple(complete),
+        api_version=version,
+        credential=credential.source if credential is not None else None,
+    )
+
+
+def _views_at(base: str, project_id: str | None, feed_id: str) -> Callable[[str], str]:
+    return lambda version: views_url(base, project_id, feed_id, version)
+
+
+def _name_projects(feeds: list[Feed], request: OrgRequest) -> list[Feed]:
+    """Name the projects that the list gave by UUID only, from the user's own URLs."""
+    if not any(f.project and unnamed(f.project) for f in feeds) or not request.projects:
+        return feeds
+    by_feed = {f.name.casefold(): f for f in feeds} | {f.id: f for f in feeds}
+    names: dict[str, str] = {}
+    for feed_key, project_name in sorted(request.projects):
+        feed = by_feed.get(feed_key)
+        if feed is not None and feed.project is not None and unnamed(feed.project):
+            names.setdefault(feed.project.id, project_name)
+    return _renamed(feeds, names)
+
+
+def _renamed(feeds: list[Feed], names: dict[str, str]) -> list[Feed]:
+    out = []
+    for feed in feeds:
+        project = feed.project
+        if project is not None and unnamed(project) and project.id in names:
+            feed = Feed(feed.id, feed.name, Project(project.id, names[project.id]), feed.views)
+        out.append(feed)
+    return out
+
+
+def _ask_projects(
+    api: FeedsApi,
+    run: _Run,
+    server: str,
+    target: Target,
+    credential: Credential | None,
+    feeds: list[Feed],
+) -> list[Feed]:
+    """Name the remaining projects with one request to the projects API. It needs Project (Read),
+    which a Packaging-only PAT lacks: then the projects stay listed by UUID, with a note."""
+    what = _what(target)
+    version = released_form(run.versions.known(server) or API_VERSION)
+    url = projects_url(_projects_base(target, run.settings), version)
+    try:
+        answer = api.get_json(url, credential, what=f"{what}, projects")
+    except (AuthError, FeedLookupError) as exc:
+        reason = (
+            "this credential cannot read the projects API (it needs the Project (Read) scope)"
+            if isinstance(exc, AuthError)
+            else f"the projects API answered: {exc.message}"
+        )
+        run.notes.append(f"{what}: projects listed by their UUID: {reason}")
+        return feeds
+    except ApiError as exc:
+        run.notes.append(f"{what}: projects listed by their UUID: {exc.message}")
+        return feeds
+    names: dict[str, str] = {}
+    body = answer.body
+    items = body.get("value") if isinstance(body, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            pid, pname = item.get("id"), item.get("name")
+            if isinstance(pid, str) and is_uuid(pid) and isinstance(pname, str) and pname.strip():
+                names[pid.lower()] = pname
+    named = _renamed(feeds, names)
+    if any(f.project and unnamed(f.project) for f in named):
+        run.notes.append(
+            f"{what}: the projects API did not name every project; those are listed by UUID"
+        )
+    return named
 
 
 def fetch_all(
@@ -166,14 +321,19 @@ def fetch_all(
     api: FeedsApi,
     broker: Broker,
     progress: Callable[[str], None] | None = None,
+    notes: list[str] | None = None,
 ) -> list[tuple[OrgRequest, Organization | AzfeedsError]]:
-    """Fetch every organization concurrently; each result is an Organization or its error."""
+    """Fetch every organization concurrently; each result is an Organization or its error.
+
+    One run: the API version learned from a server serves every organization on it. ``notes``
+    receives what the user should know but that does not stop the run (unnamed projects)."""
     targets = [target_for(r, settings) for r in requests]
+    run = _Run(settings, VersionBook(settings.api_version), notes if notes is not None else [])
 
     def one(pair: tuple[Target, OrgRequest]) -> Organization | AzfeedsError:
         target, request = pair
         try:
-            org = fetch_org(api, broker, target, request, settings.all_views)
+            org = fetch_org(api, broker, target, request, settings.all_views, run)
         except AzfeedsError as exc:
             return exc
         if progress is not None:
@@ -198,10 +358,11 @@ def live_table(
     api: FeedsApi,
     broker: Broker,
     progress: Callable[[str], None] | None = None,
+    notes: list[str] | None = None,
 ) -> FeedTable:
     """Fetch every organization concurrently. Any failure stops the run (nothing is written)."""
     table = FeedTable()
-    results = fetch_all(requests, settings, api, broker, progress)
+    results = fetch_all(requests, settings, api, broker, progress, notes)
     errors = [r for _, r in results if isinstance(r, AzfeedsError)]
     if errors:
         first = errors[0]
@@ -221,11 +382,12 @@ def partial_table(
     api: FeedsApi,
     broker: Broker,
     progress: Callable[[str], None] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[FeedTable, dict[str, str]]:
     """Like live_table, but failures are returned per organization (for `doctor`)."""
     table = FeedTable()
     failures: dict[str, str] = {}
-    for request, result in fetch_all(requests, settings, api, broker):
+    for request, result in fetch_all(requests, settings, api, broker, notes=notes):
         if progress is not None:
             progress(request.key.name)
         if isinstance(result, AzfeedsError):
@@ -243,8 +405,6 @@ def warn_missing_feeds(table: FeedTable, requests: Sequence[OrgRequest]) -> list
         if org is None:
             continue
         out.extend(
-            f"feed '{feed}' of organization '{org.name}' does not exist (or is not visible)"
-            for feed in sorted(request.feeds)
-            if org.find_feed(feed) is None
+            org.not_listed(feed) for feed in sorted(request.feeds) if org.find_feed(feed) is None
         )
     return out

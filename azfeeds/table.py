@@ -11,6 +11,8 @@ The map file is public: users commit and share it. It is JSON::
           {"id": "<uuid>", "name": "shared", "project": null, "views": []}]}]}
 
 Extra fields are allowed and ignored. ``views`` may be omitted or null when they were not fetched.
+An organization may carry ``"api_version"``: the feeds API version that answered (optional; maps
+written before azfeeds recorded it have none).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .apiversion import ApiVersionError, check_version
 from .errors import FileError
 from .urls import AzureUrl, OrgKey, UrlError, is_uuid, parse_azure_url
 
@@ -79,6 +82,8 @@ class Organization:
     url: str
     feeds: tuple[Feed, ...]
     complete: bool = True  # False when built from readable names: absence proves nothing
+    api_version: str | None = None  # the feeds API version that answered (map file, doctor)
+    credential: str | None = None  # where the credential of the live lookup came from; not saved
 
     @property
     def key(self) -> OrgKey:
@@ -104,6 +109,15 @@ class Organization:
     def find_feed(self, name_or_id: str) -> Feed | None:
         """A feed by UUID or by name."""
         return self.feed_by_id(name_or_id) if is_uuid(name_or_id) else self.feed_by_name(name_or_id)
+
+    def not_listed(self, feed: str) -> str:
+        """Why a live list lacks ``feed``: the list holds only what the credential can read."""
+        if self.credential is None:
+            return f"feed '{feed}' of organization '{self.name}': not found"
+        return (
+            f"feed '{feed}' of organization '{self.name}': not found, or this credential cannot "
+            f"read it (credential from {self.credential})"
+        )
 
     def projects(self) -> list[Project]:
         """Distinct projects that hold at least one feed."""
@@ -181,7 +195,11 @@ def table_to_document(table: FeedTable) -> dict[str, Any]:
                     for v in sorted(feed.views, key=lambda v: v.name.casefold())
                 ]
             feeds.append(entry)
-        orgs.append({"name": org.name, "url": org.url, "feeds": feeds})
+        entry_org: dict[str, Any] = {"name": org.name, "url": org.url}
+        if org.api_version is not None:
+            entry_org["api_version"] = org.api_version
+        entry_org["feeds"] = feeds
+        orgs.append(entry_org)
     return {"schema_version": MAP_SCHEMA_VERSION, "organizations": orgs}
 
 
@@ -266,7 +284,16 @@ def table_from_document(doc: object, source: str = "<map>") -> FeedTable:
             if key in seen:
                 raise v.fail(f"{fw}.name", f"duplicate feed name '{feeds[-1].name}'")
             seen.add(key)
-        org = Organization(name=name, url=url.rstrip("/"), feeds=tuple(feeds))
+        api_version = None
+        if org_obj.get("api_version") is not None:
+            api_version = v.text(org_obj.get("api_version"), f"{where}.api_version")
+            try:
+                check_version(api_version)
+            except ApiVersionError:
+                raise v.fail(f"{where}.api_version", "expected a version such as 7.1") from None
+        org = Organization(
+            name=name, url=url.rstrip("/"), feeds=tuple(feeds), api_version=api_version
+        )
         if org.key in table.organizations:
             raise v.fail(f"{where}.url", f"organization '{name}' appears twice")
         table.add(org)

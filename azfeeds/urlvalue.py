@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .clientcreds import UV, IndexRef, uv_env_name
+from .engine import OrgRequest, merge_requests
 from .errors import FeedLookupError, UsageError
 from .table import Feed, FeedTable, Project, View
 from .urls import AzureUrl, UrlError, encode_name, is_uuid, looks_like_azure, parse_azure_url
@@ -185,16 +186,36 @@ def needs_table(url: AzureUrl, mode: str) -> bool:
     return not all(uuids) if mode == UUID_MODE else any(uuids)
 
 
-def index_refs(values: Sequence[Value]) -> dict[str, list[IndexRef]]:
-    """The uv indexes named in the values (``name=URL``), for uv's own credential
-    (``UV_INDEX_<NAME>_PASSWORD``, DESIGN.md section 6 step 2), by organization key."""
-    refs: dict[str, list[IndexRef]] = {}
+def org_requests(values: Sequence[Value], mode: str) -> list[OrgRequest]:
+    """The organizations whose feeds the conversion needs, as ``rewrite`` asks for them.
+
+    A ``name=URL`` word is a uv index, so uv's own credential for it
+    (``UV_INDEX_<NAME>_PASSWORD``, DESIGN.md section 6 step 2) is offered too.
+    """
+    requests = []
     for value in values:
         for word in value.words:
-            if word.url is not None and word.name:
-                ref = IndexRef(UV, word.name, word.text, value.source, ".", False)
-                refs.setdefault(str(word.url.org_key), []).append(ref)
-    return refs
+            url = word.url
+            if url is None or not needs_table(url, mode):
+                continue
+            project = url.project_name
+            refs = (IndexRef(UV, word.name, word.text, value.source, ".", False),)
+            requests.append(
+                OrgRequest(
+                    url.org_key,
+                    url.org,
+                    replace(url, userinfo=None),
+                    frozenset([url.feed_name.casefold()] if url.view is not None else []),
+                    refs if word.name else (),
+                    frozenset([] if is_uuid(url.feed) else [url.feed_name]),
+                    frozenset(
+                        [(url.feed_name.casefold(), project)]
+                        if project is not None and not is_uuid(project)
+                        else []
+                    ),
+                )
+            )
+    return merge_requests(requests)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ percent-decoded first:
   ``POST recreate-feed`` ``{"org", "feed"}``, ``POST create-feed`` ``{"org", "feed": {...}}``,
   ``POST rename-feed`` ``{"org", "feed", "new_name"}``, ``POST rename-project``
   ``{"org", "project", "new_name"}``, ``POST delete-feed`` ``{"org", "feed"}``, ``POST publish``
-  ``{"org", "feed", "package": {...}}``, ``POST auth`` ``{"org", "anonymous": bool}``, ``POST shutdown`` (exit 0 after
+  ``{"org", "feed", "package": {...}}``, ``POST auth`` ``{"org", "anonymous": bool}``, ``POST server``
+  ``{"org", "server"?, "legacy_list"?, "legacy_views"?, "projects_api"?}`` (the organization's
+  server options, below), ``POST shutdown`` (exit 0 after
   answering: the portable way to stop it, Windows has no SIGTERM).
 
 Usage::
@@ -43,6 +45,17 @@ Unknown keys are rejected (exit code 2). Ids not given are
 ``project``, ``feed``, ``view`` (name ``<feed>@<view>``) or ``tenant``. The default view (``Local``,
 else the first) always shows every package; other views show the packages that list them, or all
 packages when a package gives no ``views``.
+
+Server generations, per organization (a collection): ``"server"`` is one of ``services`` (the
+default), ``2022.1``, ``2022``, ``2020.1``, ``2020``, ``2019.1``, ``2019`` (``SERVER_RELEASES``):
+an api-version above the release's ceiling gets HTTP 400 ``VssVersionOutOfRangeException`` "The
+requested REST API version of 7.1 is out of range for this server. The latest REST API version
+this server supports is 5.1."; below 7.0 the packaging routes want ``-preview`` (HTTP 400
+``VssInvalidPreviewVersionException`` otherwise); 2019 and 2020 list feeds without the
+``project`` key (``"legacy_list"`` overrides it). ``"legacy_views": true`` lists views without the
+``Local`` view and without ``visibility``; ``"projects_api": "401"`` or ``"403"`` refuses the
+projects API to PATs (a Packaging-only PAT). Each logged request names its ``server`` and
+``api_version``.
 
 Fault kinds: ``429 500 503 401 403 203 latency truncated nonjson drop``; ``times`` null means
 forever; ``scope`` is ``api``, ``pypi`` or ``all``; ``drop`` resets the connection (``"reset":
@@ -86,6 +99,41 @@ FAULT_KINDS = frozenset(
 FAULT_SCOPES = frozenset({"api", "pypi", "all"})
 DEFAULT_VIEWS = ("Local", "Prerelease", "Release")
 LATEST_API_VERSION = (7, 2)
+
+
+@dataclass(frozen=True)
+class ServerRelease:
+    """What one Azure DevOps release answers (the emulator's fixtures for server generations).
+
+    ``ceiling``: the newest api-version it takes; ``ga_from``: below this version the packaging
+    routes (list feeds, get feed, views) are preview only; ``preview_ceiling``: the ceiling itself
+    is preview only for every route (Services' 7.2); ``legacy_list``: feed lists carry no
+    ``project`` key, the project's UUID is only in each feed's ``url``.
+    """
+
+    name: str
+    ceiling: tuple[int, int]
+    ga_from: tuple[int, int] = (7, 0)
+    preview_ceiling: bool = False
+    legacy_list: bool = False
+
+
+# Versions per release: MicrosoftDocs/vsts-rest-api-specs, specification/artifacts/<v>/feed.json
+# and azure-devops-server-<v>/feed-onprem.json (feeds routes "x-ms-preview" up to 6.1, GA in 7.0).
+SERVER_RELEASES: dict[str, ServerRelease] = {
+    release.name: release
+    for release in (
+        ServerRelease("services", LATEST_API_VERSION, preview_ceiling=True),
+        ServerRelease("2022.1", (7, 1)),
+        ServerRelease("2022", (7, 0)),
+        ServerRelease("2020.1", (6, 1), legacy_list=True),
+        ServerRelease("2020", (6, 0), legacy_list=True),
+        ServerRelease("2019.1", (5, 1), legacy_list=True),
+        ServerRelease("2019", (5, 0), legacy_list=True),
+    )
+}
+PACKAGING_ROUTES = frozenset({"feeds", "feed", "views", "view"})
+PROJECTS_DENIED = frozenset({"401", "403"})
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 FIXED_TIME = "2024-01-01T00:00:00Z"
@@ -442,6 +490,16 @@ class Org:
     feeds: list[Feed] = field(default_factory=list)
     retired_feed_ids: set[str] = field(default_factory=set)
     generations: dict[str, int] = field(default_factory=dict)
+    release: ServerRelease = SERVER_RELEASES["services"]
+    legacy_list: bool | None = None  # None: as the release answers
+    legacy_views: bool = False  # views lists without the Local view and without visibility
+    projects_api: str = "ok"  # "401" or "403": the PATs lack Project (Read)
+
+    @property
+    def lists_projects(self) -> bool:
+        """Feed lists carry the ``project`` key."""
+        legacy = self.release.legacy_list if self.legacy_list is None else self.legacy_list
+        return not legacy
 
     def find_project(self, key: str) -> Project | None:
         folded = key.casefold()
@@ -587,6 +645,10 @@ def parse_config(obj: Any) -> tuple[Settings, list[Org]]:
                 "faults",
                 "projects",
                 "feeds",
+                "server",
+                "legacy_list",
+                "legacy_views",
+                "projects_api",
             },
             where,
         )
@@ -607,6 +669,7 @@ def parse_config(obj: Any) -> tuple[Settings, list[Org]]:
             latency_ms=_int(spec, "latency_ms", where),
             faults=[Fault.parse(f, f"{where}.faults[{i}]") for i, f in enumerate(raw_faults)],
         )
+        apply_server_options(org, spec, where)
         raw_projects = spec.get("projects", [])
         if not isinstance(raw_projects, list):
             raise ConfigError(f"{where}: 'projects' must be a list")
@@ -638,6 +701,28 @@ def parse_config(obj: Any) -> tuple[Settings, list[Org]]:
             org.generations[feed.name.casefold()] = 0
         orgs.append(org)
     return settings, orgs
+
+
+def apply_server_options(org: Org, spec: dict[str, Any], where: str) -> None:
+    """``server``, ``legacy_list``, ``legacy_views`` and ``projects_api`` of an organization."""
+    if "server" in spec:
+        release = _str(spec, "server", where)
+        if release not in SERVER_RELEASES:
+            known = ", ".join(SERVER_RELEASES)
+            raise ConfigError(f"{where}: unknown server {release!r} (known: {known})")
+        org.release = SERVER_RELEASES[release]
+    if "legacy_list" in spec:
+        raw = spec["legacy_list"]
+        if raw is not None and not isinstance(raw, bool):
+            raise ConfigError(f"{where}: 'legacy_list' must be true, false or null")
+        org.legacy_list = raw
+    if "legacy_views" in spec:
+        org.legacy_views = _bool(spec, "legacy_views", where)
+    if "projects_api" in spec:
+        answer = _str(spec, "projects_api", where)
+        if answer not in PROJECTS_DENIED | {"ok"}:
+            raise ConfigError(f'{where}: \'projects_api\' must be "ok", "401" or "403"')
+        org.projects_api = answer
 
 
 def load_config_text(value: str) -> Any:
@@ -728,6 +813,7 @@ class Request:
     fault: str | None = None
     skip_log: bool = False
     shutdown: bool = False
+    server: str | None = None  # the release of the organization (api requests)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -815,7 +901,15 @@ def parse_api_version(req: Request) -> str | None:
 _API_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:-(preview)(?:\.(\d+))?)?$", re.IGNORECASE)
 
 
-def check_api_version(req: Request, required: bool) -> None:
+def check_api_version(
+    req: Request,
+    required: bool,
+    release: ServerRelease | None = None,
+    route: str = "feeds",
+) -> None:
+    """Refuse an api-version as the release does: missing, malformed, newer than its ceiling
+    (out of range), or without ``-preview`` where the route is preview only."""
+    release = release or SERVER_RELEASES["services"]
     version = parse_api_version(req)
     if version is None:
         if required or req.method not in ("GET", "HEAD"):
@@ -836,16 +930,19 @@ def check_api_version(req: Request, required: bool) -> None:
             "{major}.{minor}[-preview[.{resource-version}]].",
         )
     number = (int(match.group(1)), int(match.group(2)))
-    if number > LATEST_API_VERSION:
-        latest = "{}.{}".format(*LATEST_API_VERSION)
+    short = "{}.{}".format(*number)
+    if number > release.ceiling:
+        latest = "{}.{}".format(*release.ceiling)
         raise api_error(
             400,
             "VssVersionOutOfRangeException",
-            f"The requested REST API version of {version} is out of range for this server. "
+            f"The requested REST API version of {short} is out of range for this server. "
             f"The latest REST API version this server supports is {latest}.",
         )
-    if number == LATEST_API_VERSION and match.group(3) is None:
-        short = "{}.{}".format(*number)
+    preview_only = (number == release.ceiling and release.preview_ceiling) or (
+        route in PACKAGING_ROUTES and number < release.ga_from
+    )
+    if preview_only and match.group(3) is None:
         raise api_error(
             400,
             "VssInvalidPreviewVersionException",
@@ -963,7 +1060,7 @@ class Emulator:
         }
         if view is not None:
             obj["view"] = self.view_json(org, feed, view)
-        if feed.project is not None:
+        if feed.project is not None and org.lists_projects:
             obj["project"] = {
                 "id": feed.project.id,
                 "name": feed.project.name,
@@ -974,14 +1071,16 @@ class Emulator:
     def view_json(self, org: Org, feed: Feed, view: View) -> dict[str, Any]:
         url = f"{self.feed_url(org, feed)}/Views/{view.id}"
         implicit = view is feed.default_view
-        return {
+        obj: dict[str, Any] = {
             "id": view.id,
             "name": view.name,
             "url": url,
-            "_links": {"self": {"href": url}},
+            "_links": {"self": {"href": url}, "feed": {"href": self.feed_url(org, feed)}},
             "type": "implicit" if implicit else "release",
-            "visibility": "private" if implicit else "collection",
         }
+        if not org.legacy_views:
+            obj["visibility"] = "private" if implicit else "collection"
+        return obj
 
     def project_json(self, org: Org, project: Project) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -1029,6 +1128,7 @@ class Emulator:
                     ],
                     "feeds": feeds,
                     "retired_feed_ids": sorted(org.retired_feed_ids),
+                    "server": self.server_json(org),
                 }
             )
         return {
@@ -1037,6 +1137,19 @@ class Emulator:
             "pep658": self.settings.pep658,
             "require_api_version": self.settings.require_api_version,
             "organizations": orgs,
+        }
+
+    @staticmethod
+    def server_json(org: Org) -> dict[str, Any]:
+        release = org.release
+        return {
+            "release": release.name,
+            "ceiling": "{}.{}".format(*release.ceiling),
+            "packaging_ga_from": "{}.{}".format(*release.ga_from),
+            "preview_ceiling": release.preview_ceiling,
+            "lists_projects": org.lists_projects,
+            "legacy_views": org.legacy_views,
+            "projects_api": org.projects_api,
         }
 
     @staticmethod
@@ -1131,7 +1244,8 @@ class Emulator:
         self.authenticate(req, org, is_api)
         with self.lock:
             if is_api:
-                check_api_version(req, self.settings.require_api_version)
+                req.server = org.release.name
+                check_api_version(req, self.settings.require_api_version, org.release, route.kind)
                 return self.serve_api(req, org, route)
             return self.serve_pypi(org, route)
 
@@ -1275,6 +1389,16 @@ class Emulator:
 
     def serve_api(self, req: Request, org: Org, route: Route) -> Response:
         kind = route.kind
+        if kind in ("projects", "project") and req.credential and req.credential.startswith("pat:"):
+            if org.projects_api == "401":
+                raise HttpError(self.unauthorized(org, BAD_CREDENTIAL_MESSAGE))
+            if org.projects_api == "403":
+                raise api_error(
+                    403,
+                    "UnauthorizedRequestException",
+                    "TF400813: The personal access token does not have the scope needed to read "
+                    "projects (vso.project).",
+                )
         if kind == "projects":
             return self.list_projects(req, org)
         if kind == "project":
@@ -1297,7 +1421,8 @@ class Emulator:
         if at:
             raise feed_not_found(route.feed)
         if kind == "views":
-            value = [self.view_json(org, feed, view) for view in feed.views]
+            shown = [v for v in feed.views if not (org.legacy_views and v is feed.default_view)]
+            value = [self.view_json(org, feed, view) for view in shown]
             return json_response(200, {"count": len(value), "value": value})
         assert route.item is not None
         found = self.resolve_view(feed, route.item)
@@ -1437,6 +1562,7 @@ class Emulator:
             "delete-feed": self.control_delete_feed,
             "publish": self.control_publish,
             "auth": self.control_auth,
+            "server": self.control_server,
         }
         handler = handlers.get(action)
         if handler is None:
@@ -1446,6 +1572,14 @@ class Emulator:
                 return json_response(200, handler(payload))
             except ConfigError as error:
                 raise control_error(400, str(error)) from None
+
+    def control_server(self, payload: dict[str, Any]) -> Any:
+        org = self.require_org(payload.get("org"))
+        options = _check_keys(
+            payload, {"org", "server", "legacy_list", "legacy_views", "projects_api"}, "payload"
+        )
+        apply_server_options(org, options, "payload")
+        return {"org": org.name, "server": self.server_json(org)}
 
     def control_faults(self, payload: dict[str, Any]) -> Any:
         org = self.require_org(payload.get("org"))
@@ -1702,6 +1836,8 @@ class Handler(BaseHTTPRequestHandler):
                     "auth": req.auth,
                     "credential": req.credential,
                     "fault": req.fault,
+                    "server": req.server,
+                    "api_version": parse_api_version(req) if req.route != "control" else None,
                     "duration_ms": round((time.monotonic() - clock) * 1000, 3),
                     "user_agent": req.header("user-agent"),
                 }

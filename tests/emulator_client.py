@@ -338,6 +338,12 @@ class Emulator:
         result: dict[str, Any] = self._control("POST", "auth", {"org": org, "anonymous": anonymous})
         return result
 
+    def set_server(self, org: str, **options: Any) -> dict[str, Any]:
+        """The organization's server options: ``server`` (a release such as "2019.1"),
+        ``legacy_list``, ``legacy_views``, ``projects_api``; returns its server description."""
+        result: dict[str, Any] = self._control("POST", "server", {"org": org, **options})
+        return result
+
     def rename_feed(self, org: str, feed: str, new_name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._control(
             "POST", "rename-feed", {"org": org, "feed": feed, "new_name": new_name}

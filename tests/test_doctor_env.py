@@ -115,7 +115,15 @@ def test_doctor_json_contract(two_orgs: Path) -> None:
         "warnings",
         "error",
     }
-    assert set(doc["result"]) == {"indexes", "problems", "files_scanned", "variables"}
+    assert set(doc["result"]) == {
+        "indexes",
+        "organizations",
+        "problems",
+        "files_scanned",
+        "variables",
+    }
+    for org in doc["result"]["organizations"]:
+        assert set(org) == {"name", "url", "api_version"}
     assert set(doc["result"]["indexes"][0]) == {
         "path",
         "line",

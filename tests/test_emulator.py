@@ -52,6 +52,8 @@ LOG_FIELDS = {
     "auth",
     "credential",
     "fault",
+    "server",
+    "api_version",
     "duration_ms",
     "user_agent",
 }
@@ -400,6 +402,54 @@ def test_require_api_version(emulator_factory: Factory) -> None:
     assert api(emu, "orgA/_apis/packaging/feeds").status == 200
     # PyPI routes never need a version.
     assert http_request("GET", emu.index_url("orgA", "shared"), auth=A).status == 200
+
+
+def test_server_generations(emulator_factory: Factory) -> None:
+    config = sample_config()
+    config["organizations"][0]["server"] = "2019.1"
+    emu = emulator_factory(config)
+    state = {o["name"]: o["server"] for o in emu.state()["organizations"]}
+    assert state["orgA"]["ceiling"] == "5.1" and state["orgA"]["lists_projects"] is False
+    assert state["orgB"]["release"] == "services" and state["orgB"]["lists_projects"] is True
+    too_new = api(emu, "orgA/_apis/packaging/feeds", version="7.1")
+    assert too_new.status == 400
+    assert too_new.json()["typeKey"] == "VssVersionOutOfRangeException"
+    assert too_new.json()["message"] == (
+        "The requested REST API version of 7.1 is out of range for this server. "
+        "The latest REST API version this server supports is 5.1."
+    )
+    plain = api(emu, "orgA/_apis/packaging/feeds", version="5.1")
+    assert plain.status == 400
+    assert plain.json()["typeKey"] == "VssInvalidPreviewVersionException"
+    assert plain.json()["message"].startswith(
+        'The requested version "5.1" of the resource is under'
+    )
+    listed = api(emu, "orgA/_apis/packaging/feeds", version="5.1-preview.1")
+    assert listed.status == 200
+    feedx = next(f for f in listed.json()["value"] if f["name"] == "feedx")
+    assert "project" not in feedx
+    assert feedx["url"].endswith(
+        f"/orgA/{emu.feed_info('orgA', 'feedx')['project_id']}/_apis/Packaging/Feeds/{feedx['id']}"
+    )
+    # the projects API is released: a plain version is fine below 7.0
+    assert api(emu, "orgA/_apis/projects", version="5.1").status == 200
+    # Services refuses a plain version below 7.0 on the feeds routes too
+    assert api(emu, "orgB/_apis/packaging/feeds", auth=B, version="6.0").status == 400
+    assert api(emu, "orgB/_apis/packaging/feeds", auth=B, version="7.0").status == 200
+    # switched at run time; the log names release and version
+    emu.set_server("orgA", server="2022", legacy_views=True, projects_api="403")
+    assert api(emu, "orgA/_apis/packaging/feeds", version="7.0").status == 200
+    views = api(emu, "orgA/ProjectX/_apis/packaging/feeds/feedx/views", version="7.0").json()[
+        "value"
+    ]
+    assert [v["name"] for v in views] == ["Prerelease", "Release"]
+    assert all("visibility" not in v for v in views)
+    assert api(emu, "orgA/_apis/projects", version="7.0").status == 403
+    assert api(emu, "orgA/_apis/projects", version="7.0", auth=None).status in (203, 401)
+    record = [r for r in emu.log() if r["route"] == "views"][-1]
+    assert (record["server"], record["api_version"]) == ("2022", "7.0")
+    with pytest.raises(EmulatorError, match="unknown server"):
+        emu.set_server("orgA", server="2017")
 
 
 # --------------------------------------------------------------------------------------------

@@ -182,7 +182,10 @@ def test_map_with_org_option_and_missing_feed_warning(
         ["map", "--pat-file", str(pat), "--org", f"{emu.root_url}/orgB", "."], cwd=project
     )
     assert warned.code == 0, warned.stderr
-    assert "feed 'nosuchfeed' of organization 'orgB' does not exist" in warned.stderr
+    assert (
+        "feed 'nosuchfeed' of organization 'orgB': not found, or this credential cannot read it "
+        "(credential from --pat-file)" in warned.stderr
+    )
     assert_no_canary(result.output, warned.output)
 
 
