@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from emulator_client import Emulator, sample_config
 from helpers import Result, run_cli, run_proc
+from hypothesis import given
+from hypothesis import strategies as st
 
 from azfeeds.errors import FeedLookupError, UsageError
 from azfeeds.table import load_map
@@ -121,9 +123,39 @@ def test_convert_both_ways_byte_for_byte(name_form: str, uuid_form: str) -> None
     [there], _ = convert(read_values([("<argument>:1", name_form)], pinned), table, "uuid", "")
     assert there.output == uuid_form
     [back], _ = convert(read_values([("<argument>:1", uuid_form)], pinned), table, "names", "")
-    assert back.output.casefold() == name_form.casefold()
+    assert back.output == name_form
     [same], _ = convert(read_values([("<argument>:1", name_form)], pinned), table, "names", "")
     assert same.output == name_form and not same.changed
+
+
+OTHER_WORDS = ["https://pypi.org/simple/", "${{ secrets.EXTRA_INDEX }}", "$(Extra.Index)", "-"]
+
+
+@given(
+    words=st.lists(
+        st.tuples(
+            st.sampled_from([*range(len(PAIRS)), *OTHER_WORDS]),
+            st.sampled_from(["", "orga=", "my.index-2="]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    gaps=st.lists(st.sampled_from([" ", "  ", "\t", " \t "]), min_size=7, max_size=7),
+)
+def test_whole_values_round_trip_byte_for_byte(
+    words: list[tuple[int | str, str]], gaps: list[str]
+) -> None:
+    table = load_map(MAP)
+    pinned = table.pinned_bases()
+    name_value = uuid_value = gaps[0]
+    for (word, prefix), gap in zip(words, gaps[1:], strict=False):
+        name_form, uuid_form = PAIRS[word] if isinstance(word, int) else (word, word)
+        name_value += prefix + name_form + gap
+        uuid_value += prefix + uuid_form + gap
+    [there], _ = convert(read_values([("<argument>:1", name_value)], pinned), table, "uuid", "")
+    assert there.output == uuid_value
+    [back], _ = convert(read_values([("<argument>:1", uuid_value)], pinned), table, "names", "")
+    assert back.output == name_value
 
 
 def test_mixed_form_changes_only_the_segments_in_the_other_form() -> None:
@@ -230,6 +262,8 @@ def test_a_password_is_refused_and_never_printed(value: str) -> None:
     piped = offline("--json", "-", stdin=f"{A}\n{value}\n")
     assert piped.code == 2 and "<stdin>:2" in piped.stderr
     assert CANARY not in piped.output and TOKEN_AS_USER not in piped.output
+    debug = offline("--debug", value)  # a traceback, still without the secret
+    assert debug.code == 2 and CANARY not in debug.output and TOKEN_AS_USER not in debug.output
     assert json.loads(piped.stdout)["error"]["type"] == "usage"
 
 
@@ -243,6 +277,9 @@ def test_offline_without_a_map_converts_nothing_it_would_need_to_look_up() -> No
     assert url("--offline", A_UUID).stdout == A_UUID + "\n"
     assert url("--offline", "--mode", "names", A).stdout == A + "\n"
     assert url("--offline", "https://pypi.org/simple/").code == 0
+    # and without --offline, nothing to look up means no network at all
+    dead = url("--api-url", "http://127.0.0.1:9", "--timeout", "1", A_UUID)
+    assert (dead.code, dead.stdout) == (0, A_UUID + "\n")
 
 
 def test_lookup_and_usage_errors() -> None:
