@@ -54,11 +54,12 @@ _ONE_PLACEHOLDER = (
     r"|\{env:[A-Za-z_][A-Za-z0-9_]*(?::[^{}\r\n]*)?\}"
 )
 _PLACEHOLDERS_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+\\Z")
+_ANY_PLACEHOLDER_RE = re.compile(_ONE_PLACEHOLDER)
 _LEADING_PLACEHOLDERS_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+")
 # A token written where the user name goes (``https://<PAT>@dev.azure.com``, as git accepts it).
 _TOKEN_AS_USER_RE = re.compile(r"[A-Za-z0-9]{40,}\Z")
 
-UUID_MODE, NAMES_MODE = "uuid", "names"
+UUID_MODE = "uuid"  # the other mode is "names"
 
 
 def _split_userinfo(userinfo: str) -> tuple[str, str | None]:
@@ -126,8 +127,14 @@ def _word(token: str, start: int, name: str | None, pinned: tuple[str, ...]) -> 
         url = parse_azure_url(bare, pinned)
     except UrlError as exc:
         return Word(start, end, name, token, None, secret, str(exc))
-    if url is None and looks_like_azure(bare):
-        return Word(start, end, name, token, None, secret, "not an index URL azfeeds understands")
+    github = "${{" in bare and "/_packaging/" in bare.lower()  # spaces: not a URL shape at all
+    if url is None and (github or looks_like_azure(bare)):
+        why = (
+            "a ${{ ... }} placeholder outside the user info names what azfeeds must resolve"
+            if github
+            else "not an http(s) index URL of the Azure Artifacts shape"
+        )
+        return Word(start, end, name, token, None, secret, why)
     if url is not None and userinfo is not None:
         url = replace(url, userinfo=userinfo)
     return Word(start, end, name, token, url, secret)
@@ -278,6 +285,7 @@ def convert(
                 continue
             new = url
             if needs_table(url, mode):
+                _no_placeholder(value.source, url)
                 org = table.for_url(url) if table is not None else None
                 if org is None:
                     raise FeedLookupError(
@@ -307,6 +315,19 @@ def convert(
         pieces.append(value.text[at:])
         results.append(Converted(value.source, value.text, "".join(pieces), tuple(urls)))
     return results, warnings
+
+
+def _no_placeholder(source: str, url: AzureUrl) -> None:
+    """A placeholder where the organization, project, feed or view goes names nothing that
+    azfeeds could look up: the value must be converted with it expanded."""
+    parts = {"organization": url.org, "project": url.project, "feed": url.feed, "view": url.view}
+    for what, segment in parts.items():
+        if segment is not None and _ANY_PLACEHOLDER_RE.search(segment):
+            raise UsageError(
+                f"{source}: {url.redacted}: the {what} is a placeholder ({segment}), which "
+                "azfeeds cannot look up",
+                hint="convert the value with that placeholder expanded",
+            )
 
 
 def _segments(

@@ -291,6 +291,14 @@ def test_lookup_and_usage_errors() -> None:
     )
     broken = offline("https://pkgs.dev.azure.com/a/b/c/_packaging/f/pypi/simple/")
     assert broken.code == 2 and "cannot convert" in one_error(broken)[0]
+    for value in (
+        "https://pkgs.dev.azure.com/$(System.CollectionName)/_packaging/shared/pypi/simple/",
+        "https://pkgs.dev.azure.com/orgA/${PROJECT}/_packaging/feedx/pypi/simple/",
+        "https://pkgs.dev.azure.com/orgA/_packaging/${{ vars.FEED }}/pypi/simple/",
+    ):
+        placeholder = offline(value)
+        assert placeholder.code == 2 and placeholder.stdout == "", value
+        assert "placeholder" in one_error(placeholder)[0]
     both = url("--pat-file", "-", "-", stdin="x\n")
     assert both.code == 2 and "standard input" in one_error(both)[0]
     assert url().code == 2
