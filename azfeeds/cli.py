@@ -1024,18 +1024,18 @@ def url_command(
         maps = _map_files(map_file)
         map_table = load_maps(maps)
         parsed = read_values(inputs, map_table.pinned_bases() if map_table else ())
-        requests = org_requests(parsed, mode.value)
         if map_table is not None:
             feed_table = map_table
             hint = (
                 "no map file lists it: 'azfeeds map --org {org} --output FILE' adds it to FILE "
                 "(or give one more --map)"
             )
-        elif offline or not requests:
+        elif offline:
             feed_table = None
             hint = "give --map FILE, or run without --offline"
-        else:
-            feed_table = _table_provider(common, net)(requests)
+        else:  # the network only when some URL needs a lookup
+            requests = org_requests(parsed, mode.value)
+            feed_table = _table_provider(common, net)(requests) if requests else None
             hint = "check the organization name; 'azfeeds map --org {org}' lists its feeds"
         results, warnings = convert(parsed, feed_table, mode.value, hint)
         if common.json:

@@ -21,12 +21,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clientcreds import UV, IndexRef, uv_env_name
-from .engine import OrgRequest, merge_requests
 from .errors import FeedLookupError, UsageError
 from .table import Feed, FeedTable, Project, View
 from .urls import AzureUrl, UrlError, encode_name, is_uuid, looks_like_azure, parse_azure_url
+
+if TYPE_CHECKING:
+    from .engine import OrgRequest
 
 # The variables whose values are index URLs (uv's and pip's), in the order doctor reports them.
 INDEX_VARIABLES = (
@@ -199,6 +202,8 @@ def org_requests(values: Sequence[Value], mode: str) -> list[OrgRequest]:
     A ``name=URL`` word is a uv index, so uv's own credential for it
     (``UV_INDEX_<NAME>_PASSWORD``, DESIGN.md section 6 step 2) is offered too.
     """
+    from .engine import OrgRequest, merge_requests  # only a live run asks for organizations
+
     requests = []
     for value in values:
         for word in value.words:
