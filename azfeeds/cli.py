@@ -1039,32 +1039,9 @@ def url_command(
             hint = "check the organization name; 'azfeeds map --org {org}' lists its feeds"
         results, warnings = convert(parsed, feed_table, mode.value, hint)
         if common.json:
-            from .report import envelope
+            from .report import envelope, url_result
 
-            doc = {
-                "mode": mode.value,
-                "values": [
-                    {
-                        "source": r.source,
-                        "input": r.input,
-                        "output": r.output,
-                        "changed": r.changed,
-                        "urls": [
-                            {
-                                "name": u.name,
-                                "input": u.input,
-                                "output": u.output,
-                                "organization": u.organization,
-                                "form": u.form,
-                                "changed": u.changed,
-                            }
-                            for u in r.urls
-                        ],
-                    }
-                    for r in results
-                ],
-                "changed": sum(1 for r in results if r.changed),
-            }
+            doc = url_result(mode.value, results)
             _out(envelope("url", 0, doc, warnings=warnings, keep_userinfo=True), userinfo=True)
             return 0
         for warning in warnings:

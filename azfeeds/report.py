@@ -18,7 +18,7 @@ from .secrets import scrub
 if TYPE_CHECKING:
     from .doctor import DoctorReport
     from .inspect import Index
-    from .urlvalue import VariableFinding
+    from .urlvalue import Converted, VariableFinding
 
 JSON_SCHEMA_VERSION = 1
 
@@ -168,3 +168,34 @@ def doctor_text(report: DoctorReport) -> str:
     if not parts:
         return "No Azure Artifacts index found.\n"
     return "\n".join(parts)
+
+
+# -- url ----------------------------------------------------------------------------------------
+
+
+def url_result(mode: str, results: Sequence[Converted]) -> dict[str, Any]:
+    """The ``result`` of ``url --json``."""
+    return {
+        "mode": mode,
+        "values": [
+            {
+                "source": r.source,
+                "input": r.input,
+                "output": r.output,
+                "changed": r.changed,
+                "urls": [
+                    {
+                        "name": u.name,
+                        "input": u.input,
+                        "output": u.output,
+                        "organization": u.organization,
+                        "form": u.form,
+                        "changed": u.changed,
+                    }
+                    for u in r.urls
+                ],
+            }
+            for r in results
+        ],
+        "changed": sum(1 for r in results if r.changed),
+    }
