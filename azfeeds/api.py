@@ -171,7 +171,7 @@ def plan(
     everything = [*workspace.sources, *workspace.context]
     known = (table or FeedTable()).merged_with(table_from_annotations(everything))
     planner = Planner(known, plan_options(options, with_map=True))
-    result = planner.run(workspace.sources, workspace.context)
+    result = planner.run(workspace.sources, workspace.context, workspace.unread_locks)
     return Rewrite(result, new_texts(result, known.pinned_bases()))
 
 

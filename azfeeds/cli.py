@@ -526,7 +526,10 @@ def rewrite(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Walk subdirectories.")
     ] = False,
-    no_lock: Annotated[bool, typer.Option("--no-lock", help="Leave uv.lock alone.")] = False,
+    no_lock: Annotated[
+        bool,
+        typer.Option("--no-lock", help="Leave lock files alone (uv.lock, poetry.lock, pdm.lock)."),
+    ] = False,
     strip_credentials: Annotated[
         bool,
         typer.Option("--strip-credentials", help="Remove user:secret@ from Azure URLs."),

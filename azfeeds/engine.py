@@ -58,6 +58,9 @@ class Workspace:
     context: list[SourceFile] = field(default_factory=list)  # read for uv.lock consistency only
     warnings: list[str] = field(default_factory=list)
     scanned: int = 0
+    # poetry.lock / pdm.lock beside a pyproject.toml with Poetry or PDM sources, seen but not
+    # read (a symbolic link out of the tree, a special file, not UTF-8): path -> why
+    unread_locks: dict[Path, str] = field(default_factory=dict)
 
 
 def _load(
@@ -81,7 +84,7 @@ def _load(
             path=candidate.name,
             hint="convert it to UTF-8 (iconv -f UTF-16 -t UTF-8), then run azfeeds again",
         )
-    if not may_hold_azure(data):
+    if not may_hold_azure(data) and not candidate.kind.follows_pyproject:
         return None
     if has_nul(data):
         raise FileError(
@@ -109,7 +112,11 @@ def load_workspace(
     ws = Workspace(warnings=list(found.warnings))
     seen_dirs: set[Path] = set()
     total = len(found.files)
+    client_locks: list[Candidate] = []
     for candidate in found.files:
+        if candidate.kind.follows_pyproject:
+            client_locks.append(candidate)  # read below, only beside sources of that client
+            continue
         source = _load(candidate, pinned, ws.warnings)
         ws.scanned += 1
         if progress is not None and ws.scanned % PROGRESS_EVERY == 0:
@@ -118,6 +125,15 @@ def load_workspace(
             ws.sources.append(source)
         if candidate.kind is FileKind.UV_LOCK:
             seen_dirs.add(candidate.path.parent)
+    if lock:
+        needed = _client_locks_needed(ws.sources)
+        for candidate in client_locks:
+            if (candidate.path.parent, candidate.kind) in needed:
+                source = _load(candidate, pinned, ws.warnings)
+                ws.scanned += 1
+                if source is not None:
+                    ws.sources.append(source)
+        _find_unread_locks(ws, needed, found.refused)
     in_run = {c.name for c in found.files if c.kind.is_uv_config}
     for directory in seen_dirs:
         for name in ("pyproject.toml", "uv.toml"):
@@ -129,6 +145,34 @@ def load_workspace(
             if source is not None:
                 ws.context.append(source)
     return ws
+
+
+_CLIENT_LOCKS = ((Role.POETRY, FileKind.POETRY_LOCK), (Role.PDM, FileKind.PDM_LOCK))
+
+
+def _client_locks_needed(sources: Sequence[SourceFile]) -> set[tuple[Path, FileKind]]:
+    """(directory, lock kind) of each poetry.lock / pdm.lock whose content hash a pyproject.toml
+    with sources of that client feeds (DESIGN.md section 4a). Other such locks are never read."""
+    needed: set[tuple[Path, FileKind]] = set()
+    for source in sources:
+        if source.kind is FileKind.PYPROJECT:
+            roles = {site.role for site in source.sites}
+            needed.update((source.path.parent, k) for r, k in _CLIENT_LOCKS if r in roles)
+    return needed
+
+
+def _find_unread_locks(
+    ws: Workspace, needed: set[tuple[Path, FileKind]], refused: set[str]
+) -> None:
+    """Record each needed lock that is there but was not read: azfeeds must then leave those
+    sources alone, since it cannot check that it keeps the lock true."""
+    read = {(s.path.parent, s.kind) for s in ws.sources if s.kind.follows_pyproject}
+    for directory, kind in needed - read:
+        path = directory / kind.value
+        if os.path.normpath(path) in refused:
+            ws.unread_locks[path] = "a symbolic link that points out of the tree"
+        elif os.path.lexists(path):
+            ws.unread_locks[path] = "not a regular UTF-8 file azfeeds could read"
 
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
@@ -312,7 +356,7 @@ def rewrite(
     )
     table = build_table(ws, options, provider, map_table)
     planner = Planner(table, plan_options(options, with_map=map_table is not None))
-    plan = planner.run(ws.sources, ws.context)
+    plan = planner.run(ws.sources, ws.context, ws.unread_locks)
     writing = not options.check and not options.diff
     if progress is not None and len(plan.changed_files) >= PROGRESS_EVERY:
         progress(f"checking {len(plan.changed_files)} rewritten files")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import FeedLookupError
 from .kinds.base import (
@@ -19,6 +20,7 @@ from .kinds.base import (
     Annotation,
     Change,
     Edit,
+    FileKind,
     FilePlan,
     LockInputs,
     Role,
@@ -44,6 +46,10 @@ from .urls import (
     parse_readable,
     redact_text,
 )
+
+if TYPE_CHECKING:
+    from .kinds.clientlock import ClientLock
+    from .kinds.lockhash import HashVariant
 
 __all__ = [
     "Action",
@@ -320,6 +326,7 @@ class _Decision:
     recreated_from: str | None = None  # old URL string of a recreated feed (lock left alone)
     identity: Identity | None = None
     twin_url: str | None = None  # add mode: the UUID-form URL of the twin to create
+    deferred: Change | None = None  # offline --check: reported as needing a rewrite
 
     @property
     def final(self) -> AzureUrl | None:
@@ -337,8 +344,14 @@ class Planner:
 
     # -- public ---------------------------------------------------------------------------
 
-    def run(self, sources: Sequence[SourceFile], context: Sequence[SourceFile] = ()) -> Plan:
-        """Plan all files. ``context`` files are read for lock consistency only."""
+    def run(
+        self,
+        sources: Sequence[SourceFile],
+        context: Sequence[SourceFile] = (),
+        unread_locks: Mapping[Path, str] | None = None,
+    ) -> Plan:
+        """Plan all files. ``context`` files are read for lock consistency only;
+        ``unread_locks`` are poetry.lock and pdm.lock files the run saw but did not read (why)."""
         configs = [s for s in sources if not s.handler.is_lock]
         locks = [s for s in sources if s.handler.is_lock]
         decisions: dict[int, list[_Decision]] = {}
@@ -346,8 +359,11 @@ class Planner:
             decisions[id(source)] = self._decide_file(source)
         if self.errors:
             self._raise_errors()
+        client_locks = self._verify_client_locks(configs, locks, decisions, unread_locks or {})
+        built: dict[int, FilePlan] = {}
         for source in configs:
-            self.plan.files.append(self._build_file(source, decisions[id(source)]))
+            built[id(source)] = self._build_file(source, decisions[id(source)])
+            self.plan.files.append(built[id(source)])
         if self.options.lock and self.options.mode is not Mode.ADD:
             config_decisions = [d for s in configs for d in decisions[id(s)]]
             for source in context:
@@ -355,7 +371,12 @@ class Planner:
                     config_decisions.extend(self._decide_file(source, context_only=True))
             inputs = self._lock_inputs(config_decisions)
             for lock in locks:
-                follow = lock.handler.follow_up(lock, inputs)
+                kept = client_locks.get(id(lock))
+                if kept is not None:
+                    handler, pyproject, variant, moved = kept
+                    follow = handler.follow_pyproject(lock, variant, built[id(pyproject)], moved)
+                else:
+                    follow = lock.handler.follow_up(lock, inputs)
                 self.plan.files.append(follow.file)
                 self.plan.changes.extend(follow.changes)
                 self.plan.actions.extend(follow.actions)
@@ -365,6 +386,75 @@ class Planner:
         if self.errors:
             self._raise_errors()
         return self.plan
+
+    def _verify_client_locks(
+        self,
+        configs: Sequence[SourceFile],
+        locks: Sequence[SourceFile],
+        decisions: dict[int, list[_Decision]],
+        unread_locks: Mapping[Path, str],
+    ) -> dict[int, tuple[ClientLock, SourceFile, HashVariant, dict[str, str]]]:
+        """Verify first (DESIGN.md section 4a): for each poetry.lock or pdm.lock beside a
+        pyproject.toml whose Poetry or PDM source URLs are about to change, the lock's hash must
+        be reproduced from the pyproject as it is now. When it is, the lock is kept (its new hash
+        follows the new text); when it is not, or the lock is there but was not read, that
+        client's sources stay as they are, and are reported as skipped with the command to run
+        (they work in name form: no --check failure)."""
+        kept: dict[int, tuple[ClientLock, SourceFile, HashVariant, dict[str, str]]] = {}
+        if not self.options.lock or self.options.mode is Mode.ADD:
+            return kept
+        loaded = {(s.path.parent, s.kind): s for s in locks}
+        for pyproject in configs:
+            if pyproject.kind is not FileKind.PYPROJECT:
+                continue
+            for kind, role in ((FileKind.POETRY_LOCK, Role.POETRY), (FileKind.PDM_LOCK, Role.PDM)):
+                moving = [
+                    d
+                    for d in decisions[id(pyproject)]
+                    if d.site.role is role
+                    and (
+                        (d.new_url is not None and str(d.new_url) != d.site.url)
+                        or d.deferred is not None
+                    )
+                ]
+                if not moving:
+                    continue
+                from .kinds import handler_for
+                from .kinds.clientlock import ClientLock
+
+                handler = handler_for(kind)
+                assert isinstance(handler, ClientLock)
+                lock = loaded.get((pyproject.path.parent, kind))
+                lock_path = pyproject.path.parent / kind.value
+                if lock is not None:
+                    variant, reason = handler.check(lock, pyproject)
+                    if variant is not None:
+                        moved = {d.site.url: str(d.new_url) for d in moving if d.new_url}
+                        kept[id(lock)] = (handler, pyproject, variant, moved)
+                        continue
+                elif lock_path in unread_locks:
+                    reason = f"it is there but was not read ({unread_locks[lock_path]})"
+                else:
+                    continue  # no lock: nothing to keep true
+                self._leave_client_sources(moving, lock_path, handler, reason)
+        return kept
+
+    def _leave_client_sources(
+        self, moving: list[_Decision], lock_path: Path, handler: ClientLock, reason: str
+    ) -> None:
+        for d in moving:
+            d.new_url = None
+            d.action = None
+            d.note = None
+            if d.deferred is not None:
+                self.plan.unresolved.remove(d.deferred)
+                d.deferred = None
+            self._skip(d.site, f"{lock_path} cannot be kept true: {reason}")
+        self.plan.actions.append(
+            f"{lock_path}: {reason}; the {handler.client} sources were left in their form "
+            f"({handler.client} works with them as they are). To rewrite them, run "
+            f"'{handler.command}', then 'azfeeds rewrite' again"
+        )
 
     # -- per site -------------------------------------------------------------------------
 
@@ -566,20 +656,19 @@ class Planner:
 
     def _need_lookup(self, d: _Decision, url: AzureUrl) -> None:
         if self.options.defer_lookups:
-            self.plan.unresolved.append(
-                Change(
-                    d.site.path,
-                    d.site.line,
-                    d.site.key,
-                    Action.REWRITE,
-                    url.redacted,
-                    "(UUID form; not resolved offline)",
-                    url.readable,
-                    "(UUID form: not resolved offline)",
-                    url.org,
-                    "name form: needs 'azfeeds rewrite'",
-                )
+            d.deferred = Change(
+                d.site.path,
+                d.site.line,
+                d.site.key,
+                Action.REWRITE,
+                url.redacted,
+                "(UUID form; not resolved offline)",
+                url.readable,
+                "(UUID form: not resolved offline)",
+                url.org,
+                "name form: needs 'azfeeds rewrite'",
             )
+            self.plan.unresolved.append(d.deferred)
             return
         org = url.org if url.is_cloud else url.org_base_url
         if url.look_alike:

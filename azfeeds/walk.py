@@ -75,7 +75,7 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
             key = text
         if key in seen:
             return
-        if candidate.kind is FileKind.UV_LOCK and not lock:
+        if candidate.kind.is_lock and not lock:
             return
         seen.add(key)
         found.append(candidate)
@@ -86,7 +86,7 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
             walked = list(_walk_dir(given, recursive, warnings, refused))
             walked.sort(key=lambda c: c.name)  # one sort: files in a stable order
             if len(roots) == 1:  # one tree: its paths are unique, no need to compare them
-                found.extend(c for c in walked if lock or c.kind is not FileKind.UV_LOCK)
+                found.extend(c for c in walked if lock or not c.kind.is_lock)
                 continue
             for candidate in walked:
                 add(candidate)
@@ -99,9 +99,13 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
             )
         add(Candidate(_shown(given), kind, explicit=True))
         if lock and kind.is_uv_config:
-            sibling = given.parent / "uv.lock"
-            if sibling.is_file():
-                add(Candidate(_shown(sibling), FileKind.UV_LOCK))
+            siblings = [FileKind.UV_LOCK]
+            if kind is FileKind.PYPROJECT:  # their content hashes cover pyproject.toml
+                siblings += [FileKind.POETRY_LOCK, FileKind.PDM_LOCK]
+            for sibling_kind in siblings:
+                sibling = given.parent / sibling_kind.value
+                if sibling.is_file():
+                    add(Candidate(_shown(sibling), sibling_kind))
     return Discovery(found, warnings, refused)
 
 

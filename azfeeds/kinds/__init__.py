@@ -43,6 +43,9 @@ REGISTRY: tuple[Registration, ...] = (
     Registration(FileKind.PYPROJECT, "pyproject", names=("pyproject.toml",)),
     Registration(FileKind.UV_TOML, "uvtoml", names=("uv.toml",)),
     Registration(FileKind.UV_LOCK, "uvlock", names=("uv.lock",)),
+    Registration(FileKind.PDM_TOML, "pdmtoml", names=("pdm.toml",)),
+    Registration(FileKind.POETRY_LOCK, "poetrylock", names=("poetry.lock",)),
+    Registration(FileKind.PDM_LOCK, "pdmlock", names=("pdm.lock",)),
     Registration(
         FileKind.PIP_CONF,
         "pipconf",
@@ -63,7 +66,8 @@ _EXPLICIT_ORDER = (FileKind.REQUIREMENTS, FileKind.PIP_CONF)
 _BY_KIND = {r.kind: r for r in REGISTRY}
 
 SUPPORTED_NAMES = (
-    "pyproject.toml, uv.toml, uv.lock, pip.conf, pip.ini, requirements*.txt, constraints*.txt"
+    "pyproject.toml, uv.toml, uv.lock, pip.conf, pip.ini, requirements*.txt, constraints*.txt,"
+    " pdm.toml, poetry.lock, pdm.lock"
 )
 
 

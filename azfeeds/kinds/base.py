@@ -45,16 +45,30 @@ class FileKind(str, Enum):
     UV_LOCK = "uv.lock"
     PIP_CONF = "pip.conf"
     REQUIREMENTS = "requirements"
+    PDM_TOML = "pdm.toml"
+    POETRY_LOCK = "poetry.lock"
+    PDM_LOCK = "pdm.lock"
 
     @property
     def is_toml(self) -> bool:
         """TOML documents."""
-        return self in (FileKind.PYPROJECT, FileKind.UV_TOML, FileKind.UV_LOCK)
+        return self not in (FileKind.PIP_CONF, FileKind.REQUIREMENTS)
 
     @property
     def is_uv_config(self) -> bool:
         """uv configuration (pyproject.toml or uv.toml)."""
         return self in (FileKind.PYPROJECT, FileKind.UV_TOML)
+
+    @property
+    def is_lock(self) -> bool:
+        """A lock file (left alone by ``--no-lock``)."""
+        return self in (FileKind.UV_LOCK, FileKind.POETRY_LOCK, FileKind.PDM_LOCK)
+
+    @property
+    def follows_pyproject(self) -> bool:
+        """A lock whose content hash covers pyproject.toml: read even when it names no Azure
+        URL (DESIGN.md section 4a)."""
+        return self in (FileKind.POETRY_LOCK, FileKind.PDM_LOCK)
 
 
 class Role(str, Enum):
