@@ -168,10 +168,12 @@ def plan(
     Raises FeedLookupError (nothing written) when a URL cannot be resolved.
     """
     options = RewriteOptions(mode=Mode(mode), strip_credentials=strip_credentials, lock=lock)
-    everything = [*workspace.sources, *workspace.context]
+    everything = [*workspace.sources, *workspace.context, *workspace.bystanders]
     known = (table or FeedTable()).merged_with(table_from_annotations(everything))
     planner = Planner(known, plan_options(options, with_map=True))
-    result = planner.run(workspace.sources, workspace.context, workspace.unread_locks)
+    result = planner.run(
+        workspace.sources, workspace.context, workspace.unread_locks, workspace.bystanders
+    )
     return Rewrite(result, new_texts(result, known.pinned_bases()))
 
 

@@ -532,7 +532,10 @@ def rewrite(
     ] = False,
     strip_credentials: Annotated[
         bool,
-        typer.Option("--strip-credentials", help="Remove user:secret@ from Azure URLs."),
+        typer.Option(
+            "--strip-credentials",
+            help="Remove the password of user:secret@ from Azure URLs (a user name alone stays).",
+        ),
     ] = False,
     json_out: JsonOpt = False,
     auth: AuthOpt = AuthChoice.auto,
@@ -613,6 +616,11 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
                     f"  {var.username_variable}  {var.password_variable}    (twin of '{var.twin_of}')\n"
                 )
             _out("Print ready-to-paste snippets with 'azfeeds env'.\n")
+        if plan.stripped:
+            _out("\nPasswords removed from URLs; give the credentials this way instead:\n")
+            for item in plan.stripped:
+                where = f"{item.path.as_posix()}:{item.line}"
+                _out(f"  {where}  {item.hint.removeprefix('password removed: ')}\n")
     for warning in [*result.warnings, *plan.warnings]:
         common.say(f"warning: {warning}")
     for skip in plan.skipped:

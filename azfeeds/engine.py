@@ -7,13 +7,12 @@ tests can hand in an in-memory fake.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .clientcreds import IndexRef, ref_for_site
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .kinds import load_source
@@ -30,6 +29,9 @@ from .urls import (
     redact_text,
 )
 from .walk import Candidate, discover
+
+if TYPE_CHECKING:
+    from .clientcreds import IndexRef
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class Workspace:
 
     sources: list[SourceFile] = field(default_factory=list)
     context: list[SourceFile] = field(default_factory=list)  # read for uv.lock consistency only
+    # workspace members a run given one member does not handle: read as they are, so that the
+    # root's uv.lock keeps the strings they use
+    bystanders: list[SourceFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     scanned: int = 0
     # poetry.lock / pdm.lock beside a pyproject.toml with Poetry or PDM sources, seen but not
@@ -144,6 +149,10 @@ def load_workspace(
             source = _load(Candidate(os.fspath(sibling), FileKind(name)), pinned)
             if source is not None:
                 ws.context.append(source)
+    for path in found.bystanders:
+        source = _load(Candidate(path, FileKind.PYPROJECT), pinned)
+        if source is not None:
+            ws.bystanders.append(source)
     return ws
 
 
@@ -177,6 +186,8 @@ def _find_unread_locks(
 
 def org_requests(sources: Sequence[SourceFile]) -> list[OrgRequest]:
     """The organizations (and views) that the Azure URLs of these files need."""
+    from .clientcreds import ref_for_site  # each client's own credential: network runs only
+
     found: dict[
         OrgKey, tuple[str, AzureUrl, set[str], dict[tuple[object, ...], IndexRef], set[str]]
     ] = {}
@@ -299,7 +310,7 @@ def build_table(
     map_table: FeedTable | None,
 ) -> FeedTable:
     """The table a run resolves against."""
-    everything = [*ws.sources, *ws.context]
+    everything = [*ws.sources, *ws.context, *ws.bystanders]
     if map_table is not None or options.offline:
         base = map_table or FeedTable()
         return base.merged_with(table_from_annotations(everything))
@@ -356,7 +367,7 @@ def rewrite(
     )
     table = build_table(ws, options, provider, map_table)
     planner = Planner(table, plan_options(options, with_map=map_table is not None))
-    plan = planner.run(ws.sources, ws.context, ws.unread_locks)
+    plan = planner.run(ws.sources, ws.context, ws.unread_locks, ws.bystanders)
     writing = not options.check and not options.diff
     if progress is not None and len(plan.changed_files) >= PROGRESS_EVERY:
         progress(f"checking {len(plan.changed_files)} rewritten files")
@@ -380,12 +391,14 @@ def verify(fp: FilePlan, new: str, pinned: tuple[str, ...]) -> None:
 
 def render_diff(files: Sequence[FilePlan], new_texts: dict[int, str]) -> str:
     """A unified diff of every changed file, with credentials in URLs redacted."""
+    from difflib import unified_diff
+
     chunks: list[str] = []
     for fp in files:
         name = fp.source.path.as_posix()
         old_lines = fp.source.text.splitlines(keepends=True)
         new_lines = new_texts[id(fp)].splitlines(keepends=True)
-        for line in difflib.unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}"):
+        for line in unified_diff(old_lines, new_lines, f"a/{name}", f"b/{name}"):
             text = line.rstrip("\r\n")
             chunks.append(redact_text(text) + "\n")
             if not line.endswith("\n"):

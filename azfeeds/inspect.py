@@ -130,6 +130,12 @@ def _names(source: SourceFile, site: Site, url: AzureUrl, table: FeedTable | Non
 def _twin_of(source: SourceFile, site: Site) -> str | None:
     if site.entry is None or source.toml is None:
         return None
+    if site.azure is not None and site.azure.is_uuid_form:  # a twin in an inline array
+        span = source.toml.comments.get(site.line)
+        comment = source.text[span[0] : span[1]] if span is not None else ""
+        if not any(t.path == site.entry for t in source.toml.tables) and TWIN_MARKER in comment:
+            after = comment[comment.find(TWIN_MARKER) + len(TWIN_MARKER) :].strip()
+            return after.split('"')[1] if after.count('"') >= 2 else "?"
     for table in source.toml.tables:
         if table.path == site.entry:
             span = source.toml.comments.get(table.header_line)
@@ -378,14 +384,16 @@ def _same_names(index: Index, other: AzureUrl) -> bool:
 
 
 def _lock_for(path: Path, by_dir: Mapping[Path, SourceFile]) -> SourceFile | None:
-    directory = path.parent
+    """The uv.lock of the nearest directory above ``path`` that has one in the run (a workspace
+    member's lock is the root's, wherever the run started)."""
+    real = {Path(os.path.abspath(d)): lock for d, lock in by_dir.items()}
+    directory = Path(os.path.abspath(path)).parent
     while True:
-        if directory in by_dir:
-            return by_dir[directory]
-        parent = directory.parent
-        if parent == directory or not str(directory) or str(directory) == ".":
-            return by_dir.get(Path("."))
-        directory = parent
+        if directory in real:
+            return real[directory]
+        if directory.parent == directory:
+            return None
+        directory = directory.parent
 
 
 def check_table(indexes: Sequence[Index], table: FeedTable, failures: Mapping[str, str]) -> None:

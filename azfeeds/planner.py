@@ -28,12 +28,13 @@ from .kinds.base import (
     SourceFile,
     Twin,
     TwinEdit,
+    TwinSpan,
     ValueEdit,
     credential_hint,
     env_name,
 )
 from .table import Feed, FeedTable, Organization, Project, View
-from .tomlscan import KeyPath, TableInfo
+from .tomlscan import KeyPath
 from .urls import (
     AzureUrl,
     OrgKey,
@@ -45,6 +46,7 @@ from .urls import (
     look_alike_warning,
     parse_readable,
     redact_text,
+    split_userinfo,
 )
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ __all__ = [
     "Plan",
     "Planner",
     "Skipped",
+    "Stripped",
     "TwinEdit",
     "TwinVariables",
     "ValueEdit",
@@ -90,6 +93,16 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Stripped:
+    """A site whose password --strip-credentials removed, and what to set instead."""
+
+    path: Path
+    line: int
+    key: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class TwinVariables:
     """The credential variables a twin index needs."""
 
@@ -99,7 +112,7 @@ class TwinVariables:
     password_variable: str
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Plan:
     """The whole run."""
 
@@ -109,6 +122,7 @@ class Plan:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     variables: list[TwinVariables] = field(default_factory=list)
+    stripped: list[Stripped] = field(default_factory=list)  # --strip-credentials: what instead
     actions: list[str] = field(default_factory=list)
     unresolved: list[Change] = field(default_factory=list)  # offline --check: known to need work
 
@@ -123,7 +137,7 @@ class Plan:
         return bool(self.changed_files) or bool(self.unresolved)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Options:
     """How to plan."""
 
@@ -149,7 +163,7 @@ class Identity:
     endpoint: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Resolved:
     """A URL resolved against the table."""
 
@@ -183,15 +197,46 @@ class Resolved:
         view = encode_name(self.view.name) if url.view is not None and self.view else None
         return format_readable(project, encode_name(self.feed.name), view, url.view_sep or "@")
 
+    def follow(self, url: AzureUrl, written: Readable) -> str:
+        """``written`` (a readable name, in the shape of ``url``) kept segment by segment where it
+        still denotes the same project, feed or view, exactly as written: a name that matches
+        (any case, ``%20``) or the object's UUID (mixed form). Where it does not (a rename), the
+        current name."""
+        project = None
+        if url.project is not None and self.project is not None:
+            project = _kept(written.project, self.project.id, self.project.name)
+        view = None
+        if url.view is not None and self.view is not None:
+            view = _kept(written.view, self.view.id, self.view.name)
+        feed = _kept(written.feed, self.feed.id, self.feed.name)
+        return format_readable(project, feed, view, written.view_sep or url.view_sep or "@")
+
+
+def _named(segment: str, known: str | None) -> str:
+    """The name a readable segment gives an object: a UUID segment gives none, so a name known
+    from elsewhere wins (else the UUID stands in, and is never taken for a rename)."""
+    name = decode_segment(segment)
+    return known if known is not None and is_uuid(name) else name
+
+
+def _kept(segment: str | None, object_id: str, name: str) -> str:
+    """A written segment when it still denotes the object (by name or UUID); else its name. A
+    table that knows no name (only the UUID, from readable names alone) keeps what is written."""
+    if segment is not None:
+        decoded = decode_segment(segment)
+        if decoded.casefold() == name.casefold() or is_uuid(name):
+            return segment
+        if is_uuid(decoded) and decoded.casefold() == object_id.casefold():
+            return segment
+    return encode_name(name)
+
 
 def _written_readable(resolved: Resolved, url: AzureUrl) -> str:
-    """The readable name to write beside the UUID form of the name-form ``url``: as the URL
-    spells it, unless it names the feed differently from the table (a renamed project): then the
-    current names, so that the next run finds nothing to rename."""
-    current = resolved.names_readable(url)
-    if _readable_key(current) != _readable_key(url.readable):
-        return current
-    return url.readable
+    """The readable name to write beside the UUID form of ``url``: its segments as written (UUID
+    segments of a mixed-form URL included), except a name the table no longer knows (a renamed
+    project): that takes the current name, so that the next run finds nothing to rename."""
+    written = Readable(url.project, url.feed, url.view, url.view_sep)
+    return resolved.follow(url, written)
 
 
 def _lookup_error(site: Site, message: str, hint: str | None = None) -> FeedLookupError:
@@ -293,18 +338,21 @@ def table_from_annotations(sources: Iterable[SourceFile]) -> FeedTable:
                 continue
             key = url.org_key
             names.setdefault(key, (url.org, url.org_base_url))
+            # A segment recorded as a UUID (mixed form) names nothing: a name seen elsewhere wins.
+            old = feeds[key].get(url.feed.lower())
             project = None
             if url.project is not None and entry.project is not None:
-                project = Project(url.project.lower(), decode_segment(entry.project))
+                known = old.project.name if old is not None and old.project is not None else None
+                project = Project(url.project.lower(), _named(entry.project, known))
             views: tuple[View, ...] = ()
             if url.view is not None and entry.view is not None:
-                views = (View(url.view.lower(), decode_segment(entry.view)),)
-            old = feeds[key].get(url.feed.lower())
+                seen = {v.id: v.name for v in (old.views or ())} if old is not None else {}
+                view_id = url.view.lower()
+                views = (View(view_id, _named(entry.view, seen.get(view_id))),)
             if old is not None:
                 views = tuple({v.id: v for v in (*(old.views or ()), *views)}.values())
-            feeds[key][url.feed.lower()] = Feed(
-                url.feed.lower(), decode_segment(entry.feed), project, views
-            )
+            feed_name = _named(entry.feed, old.name if old is not None else None)
+            feeds[key][url.feed.lower()] = Feed(url.feed.lower(), feed_name, project, views)
     table = FeedTable()
     for key, by_id in feeds.items():
         name, base = names[key]
@@ -315,7 +363,7 @@ def table_from_annotations(sources: Iterable[SourceFile]) -> FeedTable:
 # -- planning -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class _Decision:
     site: Site
     source: SourceFile
@@ -327,6 +375,7 @@ class _Decision:
     identity: Identity | None = None
     twin_url: str | None = None  # add mode: the UUID-form URL of the twin to create
     deferred: Change | None = None  # offline --check: reported as needing a rewrite
+    stripped: str | None = None  # --strip-credentials removed the password: what to set instead
 
     @property
     def final(self) -> AzureUrl | None:
@@ -349,9 +398,11 @@ class Planner:
         sources: Sequence[SourceFile],
         context: Sequence[SourceFile] = (),
         unread_locks: Mapping[Path, str] | None = None,
+        bystanders: Sequence[SourceFile] = (),
     ) -> Plan:
-        """Plan all files. ``context`` files are read for lock consistency only;
-        ``unread_locks`` are poetry.lock and pdm.lock files the run saw but did not read (why)."""
+        """Plan all files. ``context`` files are read for lock consistency only, as if they were
+        rewritten too; ``unread_locks`` are poetry.lock and pdm.lock files the run saw but did
+        not read (why); ``bystanders`` (workspace members outside the run) are read as they are."""
         configs = [s for s in sources if not s.handler.is_lock]
         locks = [s for s in sources if s.handler.is_lock]
         decisions: dict[int, list[_Decision]] = {}
@@ -369,7 +420,7 @@ class Planner:
             for source in context:
                 if not source.handler.is_lock:
                     config_decisions.extend(self._decide_file(source, context_only=True))
-            inputs = self._lock_inputs(config_decisions)
+            inputs = self._lock_inputs(config_decisions, bystanders)
             for lock in locks:
                 kept = client_locks.get(id(lock))
                 if kept is not None:
@@ -500,14 +551,17 @@ class Planner:
                 self.plan.warnings.append(warning)
         if self.options.strip_credentials and url.has_secret and not d.site.role.in_lock:
             base = d.new_url or url
-            d.new_url = base.without_userinfo()
+            d.new_url = base.without_password()
             if d.action is None:
                 d.action = Action.STRIP
+            hint = f"password removed: {credential_hint(d.site)} instead"
+            d.note = f"{d.note}; {hint}" if d.note else hint
+            d.stripped = hint
         elif url.has_secret and not d.site.role.in_lock:
             self.plan.warnings.append(
                 f"{d.site.location}: the URL carries credentials ({url.redacted}); uv fails with "
                 f"them anyway and they end up in version control: use --strip-credentials and "
-                f"set {credential_hint(d.site)}"
+                f"{credential_hint(d.site)}"
             )
 
     def _identity_of(self, url: AzureUrl | None, site: Site) -> Identity | None:
@@ -579,18 +633,18 @@ class Planner:
             d.action = Action.RECREATED
             d.recreated_from = d.site.url
             d.note = f"feed '{resolved.feed.name}' was recreated (new id {resolved.feed.id})"
-            current = resolved.names_readable(url)
-            if _readable_key(current) != _readable_key(str(entry)):
-                d.readable = current
+            followed = resolved.follow(url, entry)
+            if followed != str(entry):
+                d.readable = followed
             return
         resolved, _ = resolve(org, url, d.site)
         d.identity = resolved.identity(url)
         if entry is not None:
-            current = resolved.names_readable(url)
-            if _readable_key(current) != _readable_key(str(entry)):
-                d.readable = current
+            followed = resolved.follow(url, entry)
+            if followed != str(entry):
+                d.readable = followed
                 d.action = Action.RENAMED
-                d.note = f"renamed: {entry} -> {current}"
+                d.note = f"renamed: {entry} -> {followed}"
 
     def _decide_names(self, d: _Decision, url: AzureUrl) -> None:
         if not any(is_uuid(s) for s in url.segments):
@@ -609,13 +663,11 @@ class Planner:
                     f"readable name '{entry}' written beside it"
                 )
             else:
-                current = resolved.names_readable(url)
-                if entry is not None and _readable_key(current) == _readable_key(str(entry)):
-                    target = str(entry)
-                else:
-                    target = current
-                    if entry is not None:
-                        d.note = f"renamed since: {entry} -> {current}"
+                target = (
+                    resolved.names_readable(url) if entry is None else resolved.follow(url, entry)
+                )
+                if entry is not None and target != str(entry):
+                    d.note = f"renamed since: {entry} -> {target}"
         if target is None and entry is not None:
             target = str(entry)
         if target is None:
@@ -652,7 +704,10 @@ class Planner:
         d.identity = resolved.identity(url)
         d.readable = _written_readable(resolved, url)
         d.action = Action.ADD_TWIN
-        d.twin_url = str(resolved.uuid_url(url).without_userinfo())
+        # no password in a twin; a user name alone (a keyring hint) is carried over
+        twin = resolved.uuid_url(url)
+        keep = url.userinfo is not None and split_userinfo(url.userinfo)[1] is None
+        d.twin_url = str(twin if keep else twin.without_userinfo())
 
     def _need_lookup(self, d: _Decision, url: AzureUrl) -> None:
         if self.options.defer_lookups:
@@ -711,6 +766,10 @@ class Planner:
                     fp.value_edits.append(ValueEdit(d.site.keypath, new))
                 action = d.action or Action.REWRITE
                 self._report(d, action, url, d.new_url)
+                if d.stripped is not None:
+                    self.plan.stripped.append(
+                        Stripped(d.site.path, d.site.line, d.site.key, d.stripped)
+                    )
             elif d.action is Action.RENAMED:
                 self._report(d, Action.RENAMED, url, url)
         self._annotation_edits(fp, decisions)
@@ -726,7 +785,8 @@ class Planner:
             old_form = str(_annotation_entries_for(d.source, d.site) or "?")
             new_form = d.readable or "?"
         elif action is Action.STRIP:
-            old_form, new_form = "user:***@", "(no credentials)"
+            user = new.keyring_user
+            old_form, new_form = "user:***@", f"{user}@ (no password)" if user else "(no password)"
         self.plan.changes.append(
             Change(
                 d.site.path,
@@ -816,16 +876,14 @@ class Planner:
                 continue
             name = _twin_name(base_name, names)
             uuid_url = d.twin_url or ""
-            edit = handler.twin_edit(source, Twin(d.site, name, base_name, uuid_url), url.readable)
-            if edit is None:
-                self._skip(
-                    d.site,
-                    "this index is an inline table; --mode add needs a [[tool.uv.index]] table "
-                    "(or use --mode uuid)",
-                )
+            edits = handler.twin_edits(
+                source, Twin(d.site, name, base_name, uuid_url), url.readable
+            )
+            if isinstance(edits, str):
+                self._skip(d.site, f"{edits} (or use --mode uuid)")
                 continue
             names.add(name.casefold())
-            fp.edits.append(edit)
+            fp.edits.extend(edits)
             assert d.site.entry is not None
             fp.twins.append(TwinEdit(d.site.entry, name, uuid_url))
             self._twin_vars(name, base_name)
@@ -851,17 +909,17 @@ class Planner:
             self.plan.variables.append(item)
 
     def _twin_removals(self, fp: FilePlan) -> None:
-        for start, end, table in fp.source.handler.twin_spans(fp.source):
-            fp.edits.append(Edit(start, end, ""))
-            fp.removed_twins.append(table.path)
-            site = next((s for s in fp.source.sites if s.entry == table.path), None)
+        for twin in fp.source.handler.twin_spans(fp.source):
+            fp.edits.extend(Edit(start, end, "") for start, end in twin.spans)
+            fp.removed_twins.append(twin.path)
+            site = next((s for s in fp.source.sites if s.entry == twin.path), None)
             name = site.index_name if site and site.index_name else "?"
             url = site.azure if site else None
             self.plan.changes.append(
                 Change(
                     fp.source.path,
-                    table.header_line,
-                    _key_of(table.path),
+                    twin.line,
+                    _key_of(twin.path),
                     Action.REMOVE_TWIN,
                     url.redacted if url else "",
                     "",
@@ -874,7 +932,9 @@ class Planner:
 
     # -- locks ----------------------------------------------------------------------------
 
-    def _lock_inputs(self, config: list[_Decision]) -> LockInputs:
+    def _lock_inputs(
+        self, config: list[_Decision], bystanders: Sequence[SourceFile] = ()
+    ) -> LockInputs:
         """What the configuration's decisions mean for its locks."""
         mapping: dict[str, str] = {}
         recreated: dict[str, str] = {}
@@ -895,6 +955,18 @@ class Planner:
                 mapping[str(d.site.azure.without_userinfo())] = str(d.new_url.without_userinfo())
             if d.identity is not None:
                 by_identity[d.identity].add(str(final.without_userinfo()))
+        for source in bystanders:
+            for site in source.sites:
+                if site.azure is None or site.role not in (Role.UV_INDEX, Role.UV_INDEX_URL):
+                    continue
+                config_urls.add(site.url)
+                config_urls.add(str(site.azure.without_userinfo()))
+                if site.url in mapping:
+                    self.plan.actions.append(
+                        f"{site.location} uses the same index URL, and the workspace has one "
+                        f"uv.lock: rewrite the whole workspace (azfeeds rewrite on its root) so "
+                        f"that both agree with it"
+                    )
         return LockInputs(
             mapping,
             recreated,
@@ -935,8 +1007,8 @@ def _twin_name(base: str, taken: set[str]) -> str:
     return name
 
 
-def _inside(site: Site, span: tuple[int, int, TableInfo]) -> bool:
-    return span[0] <= site.start < span[1]
+def _inside(site: Site, twin: TwinSpan) -> bool:
+    return any(start <= site.start < end for start, end in twin.spans)
 
 
 def _key_of(path: KeyPath) -> str:
@@ -944,10 +1016,6 @@ def _key_of(path: KeyPath) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + part)
     return out
-
-
-def _readable_key(text: str) -> str:
-    return decode_segment(text).casefold()
 
 
 def _parse_readable_strict(text: str) -> Readable:

@@ -22,7 +22,7 @@ LEGACY_SUFFIX = ".pkgs.visualstudio.com"
 
 _URL_RE = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://"
-    r"(?:(?P<userinfo>[^@/?#\s]*)@)?"
+    r"(?:(?P<userinfo>(?:\$\{\{[^{}\r\n]*\}\}|[^@/?#\s])*)@)?"
     r"(?P<hostport>[^/?#@\s]*)"
     r"(?P<path>/[^?#\s]*)?"
     r"(?P<rest>[?#]\S*)?\Z"
@@ -33,15 +33,20 @@ _PACKAGING_RE = re.compile(
 )
 _SHAPE_RE = re.compile(r"/_packaging/[^/?#\s]+/pypi(?:/|\Z|[?#])", re.IGNORECASE)
 _VIEW_SEP_RE = re.compile(r"@|%40", re.IGNORECASE)
-_PLACEHOLDER_RE = re.compile(
-    r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})?(?::(?:\$\{[A-Za-z_][A-Za-z0-9_]*\})?)?\Z"
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
+_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2}).{0,2}", re.DOTALL)
+# Placeholders that a tool replaces before the URL is used (DESIGN.md section 3): ${VAR} (pip in
+# requirements files, PDM), $VAR, $(VAR) (Azure Pipelines), ${{ ... }} (GitHub Actions) and
+# {env:VAR} or {env:VAR:default} (tox). Their literal text is never a secret, never sent.
+_ONE_PLACEHOLDER = (
+    r"\$\{\{[^{}\r\n]*\}\}"
+    r"|\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-=?+][^{}\r\n]*)?\}"
+    r"|\$\([A-Za-z_][A-Za-z0-9_.]*\)"
+    r"|\$[A-Za-z_][A-Za-z0-9_]*"
+    r"|\{env:[A-Za-z_][A-Za-z0-9_]*(?::[^{}\r\n]*)?\}"
 )
-# A password that is a placeholder (pip and PDM expand ${VAR}; $VAR, $(VAR) and {env:VAR} are
-# shell, Azure Pipelines and tox forms), after a plain user name: ``user:${PAT}``.
-_PASSWORD_PLACEHOLDER_RE = re.compile(
-    r"[A-Za-z0-9._~\-]{1,32}:(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*"
-    r"|\$\([A-Za-z_][A-Za-z0-9_.]*\)|\{env:[A-Za-z_][A-Za-z0-9_]*(?::[^{}]*)?\})\Z"
-)
+_PLACEHOLDER_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+\\Z")
+_LEADING_PLACEHOLDER_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+")
 _COLLECTION_LIKE_RE = re.compile(r"(?:defaultcollection|a[0-9a-f]{32})\Z", re.IGNORECASE)
 # userinfo inside any URL in free text; used to scrub every line azfeeds prints.
 _TEXT_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@")
@@ -69,21 +74,49 @@ def looks_like_azure(text: str) -> bool:
     return _SHAPE_RE.search(text) is not None
 
 
+def is_placeholder(text: str) -> bool:
+    """Whether ``text`` is made of placeholders only (``${PAT}``, ``$(System.AccessToken)``...)."""
+    return bool(text) and _PLACEHOLDER_RE.match(text) is not None
+
+
+def split_userinfo(userinfo: str) -> tuple[str, str | None]:
+    """(user, password or None) of a userinfo; a ``:`` inside a placeholder (``{env:PAT:}``) does
+    not split it."""
+    lead = _LEADING_PLACEHOLDER_RE.match(userinfo)
+    at = lead.end() if lead is not None else 0
+    colon = userinfo.find(":", at)
+    if colon < 0:
+        return userinfo, None
+    return userinfo[:colon], userinfo[colon + 1 :]
+
+
+def userinfo_has_secret(userinfo: str | None) -> bool:
+    """A password written as such: not empty, not a placeholder. A user name alone is a keyring
+    hint (``VssSessionToken@``), not a secret."""
+    if not userinfo:
+        return False
+    _, password = split_userinfo(userinfo)
+    return bool(password) and not is_placeholder(password or "")
+
+
 def is_placeholder_userinfo(userinfo: str) -> bool:
-    """``${USER}:${PASS}`` or ``user:${PASS}`` style userinfo (pip and PDM expand it); not a
-    secret."""
-    return bool(userinfo) and (
-        _PLACEHOLDER_RE.match(userinfo) is not None
-        or _PASSWORD_PLACEHOLDER_RE.match(userinfo) is not None
-    )
+    """Userinfo made of placeholders only (``${USER}:${PAT}``, ``{env:AZ_PAT:}``); shown as is."""
+    if not userinfo:
+        return False
+    user, password = split_userinfo(userinfo)
+    return (not user or is_placeholder(user)) and (not password or is_placeholder(password))
 
 
 def redact_userinfo(userinfo: str | None) -> str | None:
-    """The userinfo as it may be shown: placeholders kept, anything else replaced by ``***``."""
+    """The userinfo as it may be shown: placeholders kept, anything else replaced by ``***``
+    (a user name alone too: it may be a token written where the user name goes)."""
     if userinfo is None:
         return None
     if is_placeholder_userinfo(userinfo):
         return userinfo
+    _, password = split_userinfo(userinfo)
+    if password is not None and is_placeholder(password):
+        return f"***:{password}"
     return "***"
 
 
@@ -280,8 +313,17 @@ class AzureUrl:
 
     @property
     def has_secret(self) -> bool:
-        """The URL carries credentials (not mere ``${VAR}`` placeholders)."""
-        return bool(self.userinfo) and not is_placeholder_userinfo(self.userinfo or "")
+        """The URL carries a password (not a placeholder; a user name alone is no secret)."""
+        return userinfo_has_secret(self.userinfo)
+
+    @property
+    def keyring_user(self) -> str | None:
+        """The user name of a userinfo without a password (a keyring hint such as
+        ``VssSessionToken``), else None."""
+        if not self.userinfo:
+            return None
+        user, password = split_userinfo(self.userinfo)
+        return user if password is None and user and not is_placeholder(user) else None
 
     @property
     def redacted(self) -> str:
@@ -305,6 +347,21 @@ class AzureUrl:
     def without_userinfo(self) -> AzureUrl:
         """The same URL without ``user:secret@``."""
         return self if self.userinfo is None else replace(self, userinfo=None)
+
+    def without_password(self) -> AzureUrl:
+        """The same URL with the password part of its userinfo removed; a user name stays (a
+        keyring hint), and a userinfo with no user goes altogether."""
+        if not self.userinfo:
+            return self
+        user, password = split_userinfo(self.userinfo)
+        if password is None:
+            return self
+        return replace(self, userinfo=user or None)
+
+    def shareable(self) -> AzureUrl:
+        """What may be copied to a new place (a twin): no secret, but a keyring hint or
+        placeholders as written."""
+        return self.without_password() if self.has_secret else self
 
 
 def format_readable(project: str | None, feed: str, view: str | None, view_sep: str = "@") -> str:
@@ -377,12 +434,20 @@ def parse_azure_url(raw: str, pinned_bases: tuple[str, ...] = ()) -> AzureUrl | 
         return None
     m = _URL_RE.match(raw)
     if m is None:
-        return None
+        lead = _SCHEME_RE.match(raw)
+        if lead is None or lead.group(1).lower() not in ("http", "https"):
+            return None
+        if any(c.isspace() for c in raw):
+            raise UrlError("the URL holds a literal space (write it as %20)")
+        raise UrlError("the text cannot be read as a URL")
     scheme = m.group("scheme")
     if scheme.lower() not in ("http", "https"):
         return None
     path = m.group("path") or ""
     rest_q = m.group("rest") or ""
+    bad = _BAD_ESCAPE_RE.search(path)
+    if bad is not None:
+        raise UrlError(f"bad percent escape '{bad.group()}' in the path (a '%' is written %25)")
     pm = _PACKAGING_RE.match(path)
     if pm is None:
         return None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FileError, UsageError
@@ -50,6 +50,9 @@ class Discovery:
     # Files the walk refused (symbolic links out of the tree), as normalised paths: never read,
     # not even as the configuration beside a uv.lock.
     refused: set[str]
+    # pyproject.toml files of a uv workspace that a run given one member does not handle: the
+    # root's uv.lock keeps the strings they use.
+    bystanders: list[str] = field(default_factory=list)
 
 
 def _shown(path: Path | str) -> str:
@@ -64,15 +67,23 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
     seen: set[str] = set()
     cwd = os.getcwd()
 
-    def add(candidate: Candidate) -> None:
+    unkeyed: list[Candidate] = []  # found by the one-tree fast path, not in ``seen`` yet
+
+    def keyof(candidate: Candidate) -> str:
         text = candidate.name
         try:
             if candidate.link or candidate.explicit or text.startswith(".."):
-                key = os.path.normcase(os.path.realpath(text))
-            else:  # already normalised by the walk: no system call needed
-                key = os.path.normcase(os.path.join(cwd, text))
+                return os.path.normcase(os.path.realpath(text))
+            # already normalised by the walk: no system call needed
+            return os.path.normcase(os.path.join(cwd, text))
         except OSError:
-            key = text
+            return text
+
+    def add(candidate: Candidate) -> None:
+        if unkeyed:
+            seen.update(keyof(c) for c in unkeyed)
+            unkeyed.clear()
+        key = keyof(candidate)
         if key in seen:
             return
         if candidate.kind.is_lock and not lock:
@@ -81,12 +92,15 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
         found.append(candidate)
 
     roots = list(paths or [Path(".")])
+    projects: list[str] = []  # directories given (or holding a given uv file): workspace checks
     for given in roots:
         if _is_dir_given(given):
             walked = list(_walk_dir(given, recursive, warnings, refused))
             walked.sort(key=lambda c: c.name)  # one sort: files in a stable order
+            projects.append(os.fspath(given))
             if len(roots) == 1:  # one tree: its paths are unique, no need to compare them
                 found.extend(c for c in walked if lock or not c.kind.is_lock)
+                unkeyed.extend(found)
                 continue
             for candidate in walked:
                 add(candidate)
@@ -98,6 +112,8 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
                 hint=f"it handles {SUPPORTED_NAMES}",
             )
         add(Candidate(_shown(given), kind, explicit=True))
+        if kind.is_uv_config or kind is FileKind.UV_LOCK:
+            projects.append(os.fspath(given.parent))
         if lock and kind.is_uv_config:
             siblings = [FileKind.UV_LOCK]
             if kind is FileKind.PYPROJECT:  # their content hashes cover pyproject.toml
@@ -106,7 +122,67 @@ def discover(paths: Sequence[Path], *, recursive: bool, lock: bool) -> Discovery
                 sibling = given.parent / sibling_kind.value
                 if sibling.is_file():
                     add(Candidate(_shown(sibling), sibling_kind))
-    return Discovery(found, warnings, refused)
+    discovery = Discovery(found, warnings, refused)
+    _workspaces(projects, discovery, add, lock)
+    return discovery
+
+
+def _may_be_in_workspace(projects: list[str]) -> bool:
+    """Cheap test: does any pyproject.toml in or above these directories mention a workspace?"""
+    seen: set[str] = set()
+    for project in projects:
+        directory = os.path.realpath(project)
+        while directory not in seen:
+            seen.add(directory)
+            candidate = os.path.join(directory, "pyproject.toml")
+            try:
+                if os.path.isfile(candidate):
+                    with open(candidate, "rb") as handle:
+                        if b"workspace" in handle.read():
+                            return True
+            except OSError:
+                pass
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+    return False
+
+
+def _workspaces(
+    projects: list[str], discovery: Discovery, add: Callable[[Candidate], None], lock: bool
+) -> None:
+    """uv workspaces: a root brings its members' pyproject.toml files; a member brings the root's
+    uv.lock (and the other members, read as they are, so that the lock keeps their strings)."""
+    if not _may_be_in_workspace(projects):
+        return  # no pyproject.toml here or above mentions a workspace: nothing to import or glob
+    from .uvworkspace import find_root, members, read_workspace
+
+    in_run = {os.path.realpath(c.name) for c in discovery.files}
+    for project in dict.fromkeys(projects):
+        own = os.path.join(project, "pyproject.toml")
+        if os.path.normpath(own) in discovery.refused:
+            continue
+        table = read_workspace(own)
+        if table is not None:
+            for member in members(project, table):
+                path = os.path.join(member, "pyproject.toml")
+                if os.path.normpath(path) not in discovery.refused:
+                    add(Candidate(_shown(path), FileKind.PYPROJECT))
+            continue
+        root = find_root(project) if lock else None
+        if root is None:
+            continue
+        shown_root = _shown(os.path.relpath(root) if not os.path.isabs(project) else root)
+        lock_file = os.path.join(shown_root, "uv.lock")
+        if lock and os.path.isfile(lock_file):
+            add(Candidate(_shown(lock_file), FileKind.UV_LOCK))
+        root_table = read_workspace(os.path.join(shown_root, "pyproject.toml"))
+        others = [shown_root, *(members(shown_root, root_table) if root_table else [])]
+        for directory in others:
+            path = _shown(os.path.join(directory, "pyproject.toml"))
+            if os.path.realpath(path) not in in_run and os.path.isfile(path):
+                discovery.bystanders.append(path)
 
 
 def _is_dir_given(given: Path) -> bool:

@@ -649,9 +649,13 @@ CASES: list[Case] = [
         notes=("nothing to change (1 file scanned)",),
     ),
     Case(
-        "requirements-line-continuation-is-skipped",
+        "requirements-line-continuation-names-the-url-above",
         {"requirements.txt": b(f"--index-url {SH} \\\n    --trusted-host pkgs.dev.azure.com\n")},
-        notes=("skipped requirements.txt:1 --index-url: the line continues with '\\'",),
+        result={
+            "requirements.txt": b(
+                f"# azfeeds: shared\n--index-url {SH_ID} \\\n    --trusted-host pkgs.dev.azure.com\n"
+            )
+        },
     ),
     Case(
         "requirements-comments-and-commented-out-urls",
@@ -892,7 +896,8 @@ CASES: list[Case] = [
         "credentials-stripped",
         {"requirements.txt": b(f"-i https://build:{SECRET}@{X[8:]}\n")},
         args=("rewrite", "--strip-credentials", "--map", "{map}"),
-        result={"requirements.txt": b(f"-i {X_ID}{ANN_X}\n")},
+        # the password goes; the user name stays (DESIGN.md section 3: a keyring hint)
+        result={"requirements.txt": b(f"-i https://build@{X_ID[8:]}{ANN_X}\n")},
         secrets=(SECRET,),
     ),
     Case(

@@ -205,7 +205,7 @@ def test_pinned_collection_overrides_rules() -> None:
         ),
         (
             "https://VssSessionToken@pkgs.dev.azure.com/orgA/_packaging/x/pypi/simple/",
-            True,
+            False,  # a user name alone is a keyring hint, not a secret (still masked when shown)
             "https://***@pkgs.dev.azure.com/orgA/_packaging/x/pypi/simple/",
         ),
         (

@@ -8,7 +8,6 @@ and one line below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
@@ -16,17 +15,41 @@ from ..fsio import Snapshot, decode_text, dominant_newline
 from .base import FileKind, Kind, SourceFile
 
 
-@dataclass(frozen=True)
 class Registration:
-    """One kind: its module and the file names it claims."""
+    """One kind: its module and the file names it claims (a plain class: the registry is built at
+    import, and a dataclass would compile its methods then)."""
 
-    kind: FileKind
-    module: str  # module in azfeeds.kinds that defines KIND
-    names: tuple[str, ...] = ()  # exact file names
-    folded_names: tuple[str, ...] = ()  # file names, any case
-    prefixes: tuple[str, ...] = ()  # with ``suffixes``: any case, e.g. requirements*.txt
-    suffixes: tuple[str, ...] = ()
-    explicit_suffixes: tuple[str, ...] = ()  # also claimed when named on the command line
+    __slots__ = (
+        "explicit_suffixes",
+        "folded_names",
+        "kind",
+        "module",
+        "names",
+        "prefixes",
+        "suffixes",
+    )
+
+    def __init__(
+        self,
+        kind: FileKind,
+        module: str,
+        *,
+        names: tuple[str, ...] = (),
+        folded_names: tuple[str, ...] = (),
+        prefixes: tuple[str, ...] = (),
+        suffixes: tuple[str, ...] = (),
+        explicit_suffixes: tuple[str, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.module = module  # module in azfeeds.kinds that defines KIND
+        self.names = names  # exact file names
+        self.folded_names = folded_names  # file names, any case
+        self.prefixes = prefixes  # with ``suffixes``: any case, e.g. requirements*.txt
+        self.suffixes = suffixes
+        self.explicit_suffixes = explicit_suffixes  # also claimed when named on the command line
+
+    def __repr__(self) -> str:
+        return f"Registration({self.kind.value!r}, {self.module!r})"
 
     def claims(self, name: str, lower: str) -> bool:
         """Whether a file of this name is of this kind (in a walk)."""

@@ -8,6 +8,8 @@ A *kind* (``Kind``) is one module in this package that knows one kind of file:
 - ``place_readable``: where the readable name of a line's UUID-form URLs goes (a trailing comment,
   or a comment line above for pip.conf);
 - ``verify``: check a file's new text before it is written;
+- ``twin_edits`` / ``twin_spans``: insert a twin index entry (``--mode add``), find the twins it
+  inserted earlier (``--mode names``); only uv configuration has them;
 - its lock follow-up: a configuration kind names the lock that follows it (``lock``); a lock kind
   plans its own edits from the configuration's decisions (``follow_up``).
 
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from ..fsio import Snapshot
-from ..tomlscan import KeyPath, TableInfo, TomlScan
+from ..tomlscan import KeyPath, TomlScan
 from ..urls import AzureUrl, Readable, UrlError, parse_azure_url, parse_readable
 
 if TYPE_CHECKING:
@@ -93,7 +95,7 @@ class Role(str, Enum):
 # -- what a scan finds --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Annotation:
     """A readable-name comment written by azfeeds, and the span that holds it."""
 
@@ -127,7 +129,7 @@ class Site:
         return f"{self.path}:{self.line}"
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class SourceFile:
     """A scanned file."""
 
@@ -201,7 +203,7 @@ class Change:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Edit:
     """Replace ``text[start:end]`` with ``text``."""
 
@@ -210,7 +212,7 @@ class Edit:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class ValueEdit:
     """A string value to change at a TOML key path (for the tomlkit check)."""
 
@@ -218,7 +220,7 @@ class ValueEdit:
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class TwinEdit:
     """A twin table to insert after the entry at ``after`` (for the tomlkit check)."""
 
@@ -227,7 +229,7 @@ class TwinEdit:
     url: str
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class FilePlan:
     """Everything that changes in one file."""
 
@@ -256,7 +258,7 @@ class FilePlan:
         return "".join(parts)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class LockInputs:
     """What the configuration's decisions mean for a lock (built by the planner)."""
 
@@ -267,7 +269,7 @@ class LockInputs:
     sync_target: Callable[[Site], str | None]  # the one configuration URL of a lock URL's feed
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class LockPlan:
     """A lock's follow-up: its file plan, its reported changes, the actions left to the user."""
 
@@ -276,7 +278,7 @@ class LockPlan:
     actions: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
 class Twin:
     """A twin index to insert (add mode): after the entry of ``site``."""
 
@@ -284,6 +286,16 @@ class Twin:
     name: str  # the twin's index name
     base_name: str  # the original's index name
     url: str  # UUID form, no userinfo
+
+
+@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
+class TwinSpan:
+    """A twin entry azfeeds added earlier: the text spans whose removal takes it out, its key
+    path and its line."""
+
+    spans: tuple[tuple[int, int], ...]
+    path: KeyPath
+    line: int
 
 
 # -- the interface ------------------------------------------------------------------------------
@@ -330,12 +342,12 @@ class Kind:
 
     # -- add mode (uv configuration) ----------------------------------------------------------
 
-    def twin_edit(self, source: SourceFile, twin: Twin, readable: str) -> Edit | None:
-        """The insertion of a twin entry; None when the entry's shape cannot take one."""
-        return None
+    def twin_edits(self, source: SourceFile, twin: Twin, readable: str) -> list[Edit] | str:
+        """The edits that insert a twin entry, or the reason why this entry cannot take one."""
+        return "--mode add applies to uv configuration only"
 
-    def twin_spans(self, source: SourceFile) -> list[tuple[int, int, TableInfo]]:
-        """Spans of the twin entries azfeeds added earlier (removed by ``--mode names``)."""
+    def twin_spans(self, source: SourceFile) -> list[TwinSpan]:
+        """The twin entries azfeeds added earlier (removed by ``--mode names``)."""
         return []
 
     # -- locks ----------------------------------------------------------------------------------
@@ -431,17 +443,29 @@ def env_name(index_name: str) -> str:
     return _ENV_RE.sub("_", index_name).upper()
 
 
-def credential_hint(site: Site) -> str:
-    """Which variables replace credentials written into an URL at this site."""
+def credential_variables(site: Site) -> tuple[str, str] | None:
+    """The (user name, password) environment variables of a named uv index (``UV_INDEX_<NAME>_*``);
+    other clients' places are in ``clientcreds``."""
     name = site.index_name
-    if site.role in (Role.UV_INDEX, Role.UV_PUBLISH) and name:
-        env = env_name(name)
-        return f"UV_INDEX_{env}_USERNAME and UV_INDEX_{env}_PASSWORD"
+    if not name or site.role not in (Role.UV_INDEX, Role.UV_PUBLISH):
+        return None
+    env = env_name(name)
+    return f"UV_INDEX_{env}_USERNAME", f"UV_INDEX_{env}_PASSWORD"
+
+
+def credential_hint(site: Site) -> str:
+    """How to give the credentials of this site instead of writing them into its URL (a phrase
+    that starts with a verb), in the words of the client that reads the site."""
+    variables = credential_variables(site)
+    if variables is not None:
+        return f"set {variables[0]} and {variables[1]}"
     if site.role is Role.UV_INDEX_URL:
-        return "a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
+        return (
+            "use a named [[tool.uv.index]] entry with UV_INDEX_<NAME>_USERNAME/PASSWORD, or keyring"
+        )
     # Poetry, PDM and pip: the place that client reads (never netrc: one login per host cannot
     # serve two organizations on one host)
     from ..clientcreds import ref_for_site, where_to_set, without_userinfo
 
     ref = ref_for_site(site)
-    return where_to_set(without_userinfo(ref)) if ref is not None else "a keyring"
+    return f"set {where_to_set(without_userinfo(ref))}" if ref is not None else "use a keyring"

@@ -8,6 +8,7 @@ import configparser
 import re
 
 from ..errors import FileError
+from ..urls import looks_like_azure
 from .base import (
     Annotation,
     Edit,
@@ -27,8 +28,18 @@ from .base import (
 _INI_ANNOT_RE = re.compile(r"[ \t]*[#;][ \t]*azfeeds:[ \t]*([^\r\n]*?)[ \t]*\Z")
 _INI_SECTION_RE = re.compile(r"\[(?P<name>[^\]]+)\]")
 _INI_OPTION_RE = re.compile(r"(?P<key>[^=:\s][^=:]*?)\s*[=:]\s*(?P<value>.*)\Z")
-_INDEX_KEYS = {"index-url", "extra-index-url", "index_url", "extra_index_url"}
+# pip reads a key as the long option of that name (``_`` as ``-``), aliases included:
+# --index-url is also --pypi-url
+_INDEX_KEYS = {
+    "index-url",
+    "extra-index-url",
+    "pypi-url",
+    "index_url",
+    "extra_index_url",
+    "pypi_url",
+}
 _TOKEN_RE = re.compile(r"\S+")
+LITERAL_SPACE = "the URL holds a literal space (write it as %20)"
 
 
 class PipConf(Kind):
@@ -79,9 +90,24 @@ class PipConf(Kind):
                 option_indent = indent
                 value_part, value_at = m_opt.group("value"), indent + m_opt.start("value")
             if option in _INDEX_KEYS and value_part is not None:
-                for token in _TOKEN_RE.finditer(value_part):
+                tokens = list(_TOKEN_RE.finditer(value_part))
+                skip_to = -1
+                for n, token in enumerate(tokens):
+                    if n <= skip_to:
+                        continue
                     url = token.group(0)
                     azure, problem, is_azure = azure_or_problem(url, pinned)
+                    end_at = token.end()
+                    if not is_azure:
+                        # a literal space cuts an URL into tokens: the rest holds the Azure shape
+                        for m, later in enumerate(tokens[n + 1 :], start=n + 1):
+                            if "://" in later.group(0):
+                                break
+                            if looks_like_azure(value_part[token.start() : later.end()]):
+                                url = value_part[token.start() : later.end()]
+                                azure, problem, is_azure = None, LITERAL_SPACE, True
+                                end_at, skip_to = later.end(), m
+                                break
                     if not is_azure:
                         continue
                     at = start + offset + value_at + token.start()
@@ -93,7 +119,7 @@ class PipConf(Kind):
                             key=f"[{section}] {option}",
                             line=number,
                             start=at,
-                            end=at + len(url),
+                            end=at + (end_at - token.start()),
                             url=url,
                             azure=azure,
                             problem=problem,

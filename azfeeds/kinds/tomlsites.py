@@ -23,6 +23,7 @@ from .base import (
     Site,
     SourceFile,
     Twin,
+    TwinSpan,
     annotation_start,
     azure_or_problem,
     entries,
@@ -167,11 +168,13 @@ class TomlConfig(Kind):
         source = fp.source
         verify_edit(source.path, source.text, new, fp.value_edits, fp.twins, fp.removed_twins)
 
-    def twin_edit(self, source: SourceFile, twin: Twin, readable: str) -> Edit | None:
+    def twin_edits(self, source: SourceFile, twin: Twin, readable: str) -> list[Edit] | str:
         scan = source.toml
-        table = _table_at(scan.tables, twin.site.entry) if scan is not None else None
+        if scan is None:  # pragma: no cover - configuration is always scanned
+            return "not scanned"
+        table = _table_at(scan.tables, twin.site.entry)
         if table is None:
-            return None
+            return _inline_twin(source, scan, twin, readable)
         nl = source.newline
         insert_at = table.last_stmt_end
         text = source.text
@@ -183,9 +186,9 @@ class TomlConfig(Kind):
             f'url = "{twin.url}"  {format_annotation([readable])}{nl}'
             f"explicit = true{tail}"
         )
-        return Edit(insert_at, insert_at, block)
+        return [Edit(insert_at, insert_at, block)]
 
-    def twin_spans(self, source: SourceFile) -> list[tuple[int, int, TableInfo]]:
+    def twin_spans(self, source: SourceFile) -> list[TwinSpan]:
         scan = source.toml
         if scan is None:
             return []
@@ -210,8 +213,108 @@ class TomlConfig(Kind):
                 start - len(nl) == 0 or text[start - len(nl) - 1] == "\n"
             ):
                 start -= len(nl)
-            out.append((start, end, table))
+            out.append(TwinSpan(((start, end),), table.path, table.header_line))
+        out.extend(_inline_twin_spans(source, scan))
         return out
+
+
+# -- twins in an inline array: index = [{ name = ..., url = ... }, ...] --------------------------
+#
+# The twin goes into the same array, right after its original and on the same line:
+#     index = [{ name = "corp", url = "<name form>" }, { name = "corp-uuid", url = "<UUID form>",
+#     explicit = true }]  # azfeeds: twin of "corp" # azfeeds: Project/feed
+# (one line). The comment marks the twin for --mode names and holds its readable name.
+
+_TWIN_NAME_RE = re.compile(re.escape(TWIN_MARKER) + r' "([^"\r\n]*)"')
+
+
+def _inline_end(text: str, at: int) -> int | None:
+    """Offset just after the ``}`` that closes the inline table around offset ``at`` (just after
+    a string in it); None when the table does not close on this line."""
+    depth = 0
+    i = at
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "\r\n#":
+            return None
+        if c == '"' or c == "'":
+            j = i + 1
+            while j < n and text[j] != c and text[j] not in "\r\n":
+                j += 2 if c == '"' and text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c in "{[":
+            depth += 1
+        elif c in "}]":
+            if depth == 0:
+                return i + 1 if c == "}" else None
+            depth -= 1
+        i += 1
+    return None
+
+
+def _inline_twin(source: SourceFile, scan: TomlScan, twin: Twin, readable: str) -> list[Edit] | str:
+    site = twin.site
+    entry = site.entry
+    if entry is None or not entry or not isinstance(entry[-1], int):
+        return "this index is not an entry of an index array"
+    close = _inline_end(source.text, site.end + 1)
+    if close is None:
+        return "the inline table of this index does not close on its line; write it on one line"
+    span = scan.comments.get(site.line)
+    if site.line in source.annotations or (
+        span is not None and "azfeeds:" in source.text[span[0] : span[1]]
+    ):
+        return "this line already holds an azfeeds comment; put each index entry on its own line"
+    entry_text = f', {{ name = "{twin.name}", url = "{twin.url}", explicit = true }}'
+    _, line_end = source.line_span(site.line)
+    comment = f'  # {TWIN_MARKER} "{twin.base_name}" {format_annotation([readable])}'
+    return [Edit(close, close, entry_text), Edit(line_end, line_end, comment)]
+
+
+def _inline_twin_spans(source: SourceFile, scan: TomlScan) -> list[TwinSpan]:
+    text = source.text
+    headers = {t.path for t in scan.tables if t.is_array}
+    by_entry = {s.entry: s for s in source.sites if s.role is Role.UV_INDEX and s.entry}
+    out: list[TwinSpan] = []
+    for site in source.sites:
+        entry = site.entry
+        if (
+            site.role is not Role.UV_INDEX
+            or entry is None
+            or entry in headers
+            or not isinstance(entry[-1], int)
+            or entry[-1] == 0
+            or site.azure is None
+            or not site.azure.is_uuid_form
+        ):
+            continue
+        span = scan.comments.get(site.line)
+        if span is None:
+            continue
+        comment = text[span[0] : span[1]]
+        marker = _TWIN_NAME_RE.search(comment)
+        original = by_entry.get((*entry[:-1], entry[-1] - 1))
+        if (
+            marker is None
+            or original is None
+            or original.line != site.line
+            or original.index_name != marker.group(1)
+        ):
+            continue
+        start = _inline_end(text, original.end + 1)
+        end = _inline_end(text, site.end + 1)
+        if start is None or end is None or not text[start:end].lstrip().startswith(","):
+            continue
+        hash_at = span[0] + marker.start() - 2
+        if text[hash_at : hash_at + 2] != "# ":
+            continue
+        cut = hash_at
+        while cut > 0 and text[cut - 1] in " \t":
+            cut -= 1
+        out.append(TwinSpan(((start, end), (cut, span[1])), entry, site.line))
+    return out
 
 
 def _table_at(tables: list[TableInfo], path: KeyPath | None) -> TableInfo | None:

@@ -1,0 +1,116 @@
+"""uv workspaces as uv sees them (DESIGN.md section 4).
+
+A workspace root is a ``pyproject.toml`` with ``[tool.uv.workspace]``. Its members are the
+directories its ``members`` globs match, minus those its ``exclude`` globs match, that hold a
+``pyproject.toml``; the workspace has one ``uv.lock``, the root's. From a project, uv finds its
+root by looking at the nearest ``pyproject.toml`` above it, and only that one: when it declares
+a workspace that includes the project (and does not exclude it), that is the root; anything else
+(no workspace table, a plain project, an exclusion) means the project stands alone.
+
+Read with the package's own TOML scanner: no third-party import.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+from .tomlscan import KeyPath, TomlSyntaxError, scan_toml
+
+_WORKSPACE: KeyPath = ("tool", "uv", "workspace")
+
+
+@dataclass(frozen=True)
+class WorkspaceTable:
+    """The ``[tool.uv.workspace]`` of a root."""
+
+    members: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+def _keep(path: KeyPath, value: str) -> bool:
+    return path[:3] == _WORKSPACE
+
+
+def read_workspace(pyproject: str) -> WorkspaceTable | None:
+    """The workspace table of a ``pyproject.toml`` file; None when it declares none (or cannot be
+    read: the run reports a malformed file where it handles it)."""
+    if not os.path.isfile(pyproject):  # never opens a FIFO or a device
+        return None
+    try:
+        with open(pyproject, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if b"workspace" not in data:
+        return None
+    try:
+        scan = scan_toml(data.decode("utf-8-sig"), _keep)
+    except (TomlSyntaxError, UnicodeDecodeError):
+        return None
+    declared = any(t.path == _WORKSPACE for t in scan.tables) or any(
+        s.path[:3] == _WORKSPACE for s in scan.strings
+    )
+    if not declared:
+        return None
+    members = tuple(s.value for s in scan.strings if s.path[:4] == (*_WORKSPACE, "members"))
+    exclude = tuple(s.value for s in scan.strings if s.path[:4] == (*_WORKSPACE, "exclude"))
+    return WorkspaceTable(members, exclude)
+
+
+def _expand(root: str, patterns: tuple[str, ...]) -> set[str]:
+    """Real paths of the directories the globs match, relative to ``root``."""
+    out: set[str] = set()
+    base = glob.escape(root)
+    for pattern in patterns:
+        cleaned = pattern.strip().rstrip("/\\")
+        if not cleaned or os.path.isabs(cleaned):
+            continue
+        for match in glob.glob(os.path.join(base, cleaned), recursive=True):
+            if os.path.isdir(match):
+                out.add(os.path.realpath(match))
+    return out
+
+
+def members(root: str, table: WorkspaceTable) -> list[str]:
+    """The member directories of the workspace at ``root`` (not the root), as paths under
+    ``root``, sorted; each holds a ``pyproject.toml``."""
+    real_root = os.path.realpath(root)
+    excluded = _expand(root, table.exclude)
+    found: dict[str, str] = {}
+    base = glob.escape(root)
+    for pattern in table.members:
+        cleaned = pattern.strip().rstrip("/\\")
+        if not cleaned or os.path.isabs(cleaned):
+            continue
+        for match in glob.glob(os.path.join(base, cleaned), recursive=True):
+            real = os.path.realpath(match)
+            if real == real_root or real in excluded or real in found:
+                continue
+            if os.path.isfile(os.path.join(match, "pyproject.toml")):
+                found[real] = os.path.normpath(match)
+    return sorted(found.values())
+
+
+def find_root(project_dir: str) -> str | None:
+    """The workspace root of the project in ``project_dir``, as uv finds it; None when the
+    project is not a member of a workspace (or is itself the root)."""
+    real = os.path.realpath(project_dir)
+    current = real
+    while True:
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+        candidate = os.path.join(current, "pyproject.toml")
+        if not os.path.isfile(candidate):
+            continue
+        table = read_workspace(candidate)
+        if table is None:
+            return None  # a plain project (or an odd file) above: uv stops there
+        if real in _expand(current, table.exclude):
+            return None
+        if real in _expand(current, table.members):
+            return current
+        return None
