@@ -26,7 +26,17 @@ from typing import TYPE_CHECKING
 from .clientcreds import UV, IndexRef, uv_env_name
 from .errors import FeedLookupError, UsageError
 from .table import Feed, FeedTable, Project, View
-from .urls import AzureUrl, UrlError, encode_name, is_uuid, looks_like_azure, parse_azure_url
+from .urls import (
+    AzureUrl,
+    UrlError,
+    encode_name,
+    has_placeholder,
+    is_uuid,
+    looks_like_azure,
+    parse_azure_url,
+    split_userinfo,
+    userinfo_has_secret,
+)
 
 if TYPE_CHECKING:
     from .engine import OrgRequest
@@ -48,40 +58,17 @@ _USERINFO_RE = re.compile(
     r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://)"
     f"(?P<userinfo>(?:{_GITHUB_PLACEHOLDER}|[^@/?#\\s])*)@"
 )
-# One placeholder that a shell, a CI system or tox replaces before the value is used.
-_ONE_PLACEHOLDER = (
-    f"{_GITHUB_PLACEHOLDER}"
-    r"|\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-=?+][^{}\r\n]*)?\}"
-    r"|\$\([A-Za-z_][A-Za-z0-9_.]*\)"
-    r"|\$[A-Za-z_][A-Za-z0-9_]*"
-    r"|\{env:[A-Za-z_][A-Za-z0-9_]*(?::[^{}\r\n]*)?\}"
-)
-_PLACEHOLDERS_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+\\Z")
-_ANY_PLACEHOLDER_RE = re.compile(_ONE_PLACEHOLDER)
-_LEADING_PLACEHOLDERS_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+")
 # A token written where the user name goes (``https://<PAT>@dev.azure.com``, as git accepts it).
 _TOKEN_AS_USER_RE = re.compile(r"[A-Za-z0-9]{40,}\Z")
 
 UUID_MODE = "uuid"  # the other mode is "names"
 
 
-def _split_userinfo(userinfo: str) -> tuple[str, str | None]:
-    """(user, password or None); a ``:`` inside a leading placeholder (``{env:PAT:}``) does not
-    split it."""
-    lead = _LEADING_PLACEHOLDERS_RE.match(userinfo)
-    colon = userinfo.find(":", lead.end() if lead is not None else 0)
-    if colon < 0:
-        return userinfo, None
-    return userinfo[:colon], userinfo[colon + 1 :]
-
-
 def holds_secret(userinfo: str) -> bool:
     """A password written as such (not a placeholder), or a token written as the user name. A
     user name alone (``VssSessionToken@``, a keyring hint) and placeholders are no secret."""
-    user, password = _split_userinfo(userinfo)
-    if password and _PLACEHOLDERS_RE.match(password) is None:
-        return True
-    return _TOKEN_AS_USER_RE.match(user) is not None
+    user, _ = split_userinfo(userinfo)
+    return userinfo_has_secret(userinfo) or _TOKEN_AS_USER_RE.match(user) is not None
 
 
 @dataclass(frozen=True)
@@ -327,7 +314,7 @@ def _no_placeholder(source: str, url: AzureUrl) -> None:
     azfeeds could look up: the value must be converted with it expanded."""
     parts = {"organization": url.org, "project": url.project, "feed": url.feed, "view": url.view}
     for what, segment in parts.items():
-        if segment is not None and _ANY_PLACEHOLDER_RE.search(segment):
+        if segment is not None and has_placeholder(segment):
             raise UsageError(
                 f"{source}: {url.redacted}: the {what} is a placeholder ({segment}), which "
                 "azfeeds cannot look up",
