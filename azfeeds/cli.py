@@ -414,7 +414,17 @@ def _map_files(values: list[str] | None) -> "tuple[Path, ...]":
     if values:
         return tuple(Path(v) for v in values)
     raw = os.environ.get("AZFEEDS_MAP", "")
-    return tuple(Path(part) for part in raw.split(os.pathsep) if part.strip())
+    paths = tuple(Path(part) for part in raw.split(os.pathsep) if part.strip())
+    for path in paths:
+        if not path.exists():  # say where the path came from: no flag on the command line names it
+            from .errors import FileError
+
+            raise FileError(
+                "no such map file (named in AZFEEDS_MAP)",
+                path=path,
+                hint="fix the path in AZFEEDS_MAP, or unset it to ask the feeds API",
+            )
+    return paths
 
 
 def _logging(common: "Common") -> None:
@@ -583,6 +593,16 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
 
     plan = result.plan
     code = int(ExitCode.CHANGES) if (options.check and plan.would_change) else 0
+    warnings = [*result.warnings, *plan.warnings]
+    if result.scanned == 0 and not warnings:
+        # a --check in the wrong directory (or a monorepo root without --recursive) must not
+        # pass in silence (a file skipped with a warning of its own has been said already)
+        from .kinds import SUPPORTED_NAMES
+
+        warnings.append(
+            f"found no file azfeeds handles ({SUPPORTED_NAMES})"
+            + ("" if options.recursive else "; --recursive also walks subdirectories")
+        )
     if common.json:
         doc = {
             "mode": plan.mode,
@@ -597,7 +617,7 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
         }
         if options.diff:
             doc["diff"] = result.diff
-        _out(envelope("rewrite", code, doc, warnings=[*result.warnings, *plan.warnings]))
+        _out(envelope("rewrite", code, doc, warnings=warnings))
         return code
     if options.diff:
         _out(result.diff, raw=True)
@@ -611,9 +631,13 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
             _out(
                 "\nTwin indexes need credentials of their own (the same values as their originals):\n"
             )
+            user_width = max(len(var.username_variable) for var in plan.variables)
+            password_width = max(len(var.password_variable) for var in plan.variables)
             for var in plan.variables:
                 _out(
-                    f"  {var.username_variable}  {var.password_variable}    (twin of '{var.twin_of}')\n"
+                    f"  {var.username_variable.ljust(user_width)}"
+                    f"  {var.password_variable.ljust(password_width)}"
+                    f"  (twin of '{var.twin_of}')\n"
                 )
             _out("Print ready-to-paste snippets with 'azfeeds env'.\n")
         if plan.stripped:
@@ -621,7 +645,7 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
             for item in plan.stripped:
                 where = f"{item.path.as_posix()}:{item.line}"
                 _out(f"  {where}  {item.hint.removeprefix('password removed: ')}\n")
-    for warning in [*result.warnings, *plan.warnings]:
+    for warning in warnings:
         common.say(f"warning: {warning}")
     for skip in plan.skipped:
         common.say(f"skipped {skip.path.as_posix()}:{skip.line} {skip.key}: {skip.reason}")
@@ -634,14 +658,13 @@ def _render_rewrite(common: "Common", result: "RewriteResult", options: "Rewrite
 
 
 def _summary(plan: "Plan", result: "RewriteResult", options: "RewriteOptions") -> str:
-    files = len(plan.changed_files)
+    paths = {f.source.path for f in plan.changed_files} | {c.path for c in plan.unresolved}
+    files = len(paths)
     urls = len(plan.changes) + len(plan.unresolved)
     scanned = f"{result.scanned} file{'s' if result.scanned != 1 else ''} scanned"
     if not plan.would_change:
         return f"nothing to change ({scanned})"
-    what = f"{urls} change{'s' if urls != 1 else ''} in {files or len(plan.unresolved)} file" + (
-        "s" if (files or len(plan.unresolved)) != 1 else ""
-    )
+    what = f"{urls} change{'s' if urls != 1 else ''} in {files} file" + ("s" if files != 1 else "")
     if options.check or options.diff:
         return f"would make {what}; run 'azfeeds rewrite' to apply ({scanned})"
     return f"made {what} ({scanned})"
@@ -698,7 +721,7 @@ def map_command(
 
     def work() -> int:
         from .engine import load_workspace, merge_requests, org_requests
-        from .errors import UsageError
+        from .errors import FileError, UsageError
         from .fsio import write_text
         from .report import table as render_table
         from .resolve import org_request_from_option, warn_missing_feeds
@@ -716,7 +739,23 @@ def map_command(
                 hint="give --org ORG, or a path whose files hold Azure Artifacts URLs",
             )
         target = _paths([output])[0] if output is not None else None
-        existing = load_map(target) if target is not None and target.exists() else None
+        if target is not None and not target.parent.is_dir():  # before any request
+            raise FileError(
+                f"its directory {target.parent} does not exist",
+                path=output,
+                hint="create the directory first, or give --output a path in an existing one",
+            )
+        try:
+            existing = load_map(target) if target is not None and target.exists() else None
+        except FileError as exc:
+            # the usual hint ('regenerate it with azfeeds map --output FILE') is this very command
+            raise FileError(
+                exc.message,
+                hint="give --output a file path, not a directory"
+                if target is not None and target.is_dir()
+                else f"--output merges into an existing file, which must be a map file: repair "
+                f"{output}, or give --output a path that does not exist yet",
+            ) from None
         feed_table = _table_provider(common, net, explicit, views, name_projects=True)(requests)
         for warning in warn_missing_feeds(feed_table, requests):
             common.say(f"warning: {warning}")
@@ -1216,10 +1255,43 @@ def _click_exception(exc: Exception) -> tuple[str, int] | None:
     return str(message), int(getattr(exc, "exit_code", 2))
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command that ``args`` run, when the first argument names one: Typer
+    turns the signature of every command it holds into options before it parses anything, and
+    one command's are all a run needs (``azfeeds --help`` and the like get the whole app)."""
+    for info in app.registered_commands if args else ():
+        if info.callback is not None and args[0] == (
+            info.name or typer.main.get_command_name(info.callback.__name__)
+        ):
+            from copy import copy
+
+            only = copy(app)
+            only.registered_commands = [info]
+            return only
+    return app
+
+
+_JSON_ENVELOPE_COMMANDS = frozenset({"rewrite", "doctor", "env", "login", "logout"})
+
+
+def _without_unset_envvar(message: str) -> str:
+    """Click names an option's variable in every bad-value error ("Invalid value for '--timeout'
+    (env var: 'AZFEEDS_TIMEOUT')"), even when the value came from the command line; name it only
+    when it is set, so that the message points at where the bad value is."""
+    import os
+    import re
+
+    return re.sub(
+        r" \(env var: '([A-Za-z0-9_]+)'\)",
+        lambda m: m.group(0) if os.environ.get(m.group(1)) else "",
+        message,
+    )
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (no sys.exit)."""
     args = sys.argv[1:] if argv is None else argv
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(_app_for(args))
     try:
         result = command.main(args=args, prog_name="azfeeds", standalone_mode=False)
     except typer.Exit as exc:
@@ -1238,8 +1310,17 @@ def run(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.stdout.write(message + "\n")
             return int(ExitCode.USAGE)
+        message = _without_unset_envvar(message)
         sub = next((a for a in args if not a.startswith("-")), None)
-        where = f"azfeeds {sub} --help" if sub else "azfeeds --help"
-        _err(f"error: {message.strip().splitlines()[0]} (see '{where}')")
-        return code if code else int(ExitCode.USAGE)
+        known_commands = getattr(command, "commands", {})
+        where = f"azfeeds {sub} --help" if sub in known_commands else "azfeeds --help"
+        first = message.strip().splitlines()[0]
+        _err(f"error: {first} (see '{where}')")
+        code = code if code else int(ExitCode.USAGE)
+        if "--json" in args and sub in _JSON_ENVELOPE_COMMANDS:  # "errors included" (README)
+            from .report import envelope
+
+            error = {"type": "usage", "message": first, "hint": f"see '{where}'"}
+            _out(envelope(sub, code, None, error=error))
+        return code
     return int(result) if isinstance(result, int) else 0

@@ -15,6 +15,7 @@ import logging
 import random
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -416,7 +417,10 @@ def _is_dns(exc: BaseException) -> bool:
 def _network_problem(exc: BaseException, url: str) -> str:
     host = _host(url)
     if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS certificate verification failed for {host}"
+        reason = _ssl_reason(exc)
+        if reason is None:
+            return f"TLS certificate verification failed for {host}"
+        return f"TLS handshake with {host} failed ({reason})"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"connecting to {host} timed out"
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -435,8 +439,38 @@ def _network_problem(exc: BaseException, url: str) -> str:
     return f"request to {host} failed ({type(exc).__name__})"
 
 
+def _ssl_reason(exc: BaseException) -> str | None:
+    """None for a certificate that failed verification; else the TLS failure's reason
+    (``WRONG_VERSION_NUMBER``: an https URL whose server speaks plain http)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    reason: str | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return None
+        if isinstance(current, ssl.SSLError) and reason is None:
+            reason = current.reason if isinstance(current.reason, str) else None
+        nested = (
+            current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        )
+        cause = getattr(current, "reason", None)
+        current = (
+            current.__cause__
+            or current.__context__
+            or nested
+            or (cause if isinstance(cause, BaseException) else None)
+        )
+    return reason or "no TLS answer"
+
+
 def _network_hint(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
+        if _ssl_reason(exc) is not None:
+            return (
+                "check the URL's scheme and port: does that server speak https? (a proxy that "
+                "re-signs TLS needs REQUESTS_CA_BUNDLE)"
+            )
         return "if a proxy re-signs TLS, point REQUESTS_CA_BUNDLE at its CA certificate"
     if isinstance(exc, requests.Timeout):
         return f"raise --timeout (now {timeout:g} s) or check the network"

@@ -601,12 +601,23 @@ def _read_pat_file(spec: str) -> str:
         try:
             value = path.read_text(encoding="utf-8-sig")
         except OSError as exc:
-            raise AuthError(f"--pat-file {spec}: cannot read it ({exc.strerror})") from None
+            raise AuthError(
+                f"--pat-file {spec}: cannot read it ({exc.strerror})",
+                hint="give --pat-file a readable file that holds the PAT alone on one line, "
+                "or '-' to read the PAT from standard input",
+            ) from None
         source = spec
     value = value.strip()
+    where = "on standard input" if spec == "-" else "in the file"
     if not value:
-        raise AuthError(f"--pat-file: {source} holds no PAT")
+        raise AuthError(
+            f"--pat-file: {source} holds no PAT",
+            hint=f"give a PAT with the Packaging (Read) scope {where}, alone on one line",
+        )
     if any(ch.isspace() for ch in value):
-        raise AuthError(f"--pat-file: {source} must hold the PAT alone, on one line")
+        raise AuthError(
+            f"--pat-file: {source} must hold the PAT alone, on one line",
+            hint=f"give only the PAT {where}: no user name, no other words or lines",
+        )
     register_secret(value)
     return value

@@ -72,12 +72,12 @@ def envelope(
     user name alone is shown as written; known secrets are still masked."""
     if error is not None:
         status = "error"
-    elif exit_code == 1:
-        status = "changes"
     elif exit_code == 0:
         status = "ok"
+    elif exit_code == 1 and command != "doctor":
+        status = "changes"
     else:
-        status = "problems"
+        status = "problems"  # doctor's exit 1 means it found problems (README, JSON output)
     doc = {
         "schema_version": JSON_SCHEMA_VERSION,
         "azfeeds_version": __version__,

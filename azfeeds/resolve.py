@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from .apiversion import VersionBook, released_form
 from .client import (
@@ -26,7 +26,7 @@ from .client import (
     views_url,
 )
 from .clientcreds import where_to_set
-from .credentials import Broker, Target
+from .credentials import Broker, Target, cloud_wide_allowed
 from .engine import OrgRequest
 from .errors import ApiError, AuthError, AzfeedsError, FeedLookupError, UsageError
 from .table import Feed, FeedTable, Organization, Project, View
@@ -52,6 +52,9 @@ def org_request_from_option(value: str) -> OrgRequest:
     text = value.strip().rstrip("/")
     if not text:
         raise UsageError("--org needs an organization name or a collection URL")
+    services_org = _services_org_name(text)
+    if services_org is not None:
+        text = services_org  # https://dev.azure.com/<org>, as the browser shows it: Services
     if "://" in text:
         probe = f"{text}/_packaging/x/pypi/simple/"
         try:
@@ -66,6 +69,24 @@ def org_request_from_option(value: str) -> OrgRequest:
         )
     assert url is not None
     return OrgRequest(url.org_key, url.org, url, frozenset())
+
+
+def _services_org_name(text: str) -> str | None:
+    """The organization of an Azure DevOps Services organization URL given to --org
+    (``https://dev.azure.com/<org>``, ``https://feeds.dev.azure.com/<org>``,
+    ``https://<org>.visualstudio.com``), which would otherwise read as a server collection on a
+    host named dev.azure.com. Exact host names only: a look-alike stays a server."""
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "https" or parts.query or parts.fragment or "@" in parts.netloc:
+        return None
+    host = (parts.hostname or "").lower()
+    segments = [s for s in parts.path.split("/") if s]
+    if host in ("dev.azure.com", "feeds.dev.azure.com") and len(segments) == 1:
+        return unquote(segments[0])
+    labels = host.split(".")
+    if host.endswith(".visualstudio.com") and len(labels) == 3 and not segments:
+        return labels[0]
+    return None
 
 
 def target_for(request: OrgRequest, settings: LiveSettings) -> Target:
@@ -96,6 +117,15 @@ def target_for(request: OrgRequest, settings: LiveSettings) -> Target:
 def no_credential_hint(target: Target) -> str:
     """What to set when an organization answered 401 to a request without credentials."""
     own = list(dict.fromkeys(where_to_set(ref) for ref in target.indexes))
+    if target.cloud and not cloud_wide_allowed(target):
+        # an --api-url that is not Azure DevOps Services over https: AZFEEDS_PAT and the
+        # Entra sign-in are refused there (placement rules), so naming them would mislead
+        choices = ["pass --pat-file FILE (the host was named with --api-url)"]
+        choices += [f"set {variable}" for variable in own]
+        return (
+            ", or ".join(choices) + "; AZFEEDS_PAT and AZURE_DEVOPS_EXT_PAT go only to "
+            "Azure DevOps Services over https"
+        )
     if target.cloud:
         choices = ["AZFEEDS_PAT (a PAT with the Packaging (Read) scope)", *own]
         return "set " + ", or ".join(choices) + ", or sign in with 'azfeeds login'"

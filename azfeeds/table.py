@@ -24,7 +24,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .apiversion import ApiVersionError, check_version
 from .errors import FileError
 from .urls import AzureUrl, OrgKey, UrlError, is_uuid, parse_azure_url
 
@@ -287,6 +286,8 @@ def table_from_document(doc: object, source: str = "<map>") -> FeedTable:
         api_version = None
         if org_obj.get("api_version") is not None:
             api_version = v.text(org_obj.get("api_version"), f"{where}.api_version")
+            from .apiversion import ApiVersionError, check_version  # only a map that pins one
+
             try:
                 check_version(api_version)
             except ApiVersionError:

@@ -16,6 +16,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 KeyPath = tuple["str | int", ...]
 Keep = Callable[[KeyPath, str], bool]
@@ -107,13 +108,14 @@ _COMMENT_RE = re.compile(rf"#[^{_CTL}]*")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_\-]+")
 _BASIC_RE = re.compile(rf'"((?:[^"\\{_CTL}]|\\.)*)"')
 _LITERAL_RE = re.compile(rf"'([^'{_CTL}]*)'")
-_ML_BASIC_RE = re.compile(rf'"""((?:[^"\\{_CTL_ML}]|\\[\s\S]|"(?!""))*)"""("{{0,2}})')
-_ML_LITERAL_RE = re.compile(rf"'''((?:[^'{_CTL_ML}]|'(?!''))*)'''('{{0,2}})")
+# the patterns without _RE are compiled on first use (_compiled): most files never need them
+_ML_BASIC = rf'"""((?:[^"\\{_CTL_ML}]|\\[\s\S]|"(?!""))*)"""("{{0,2}})'
+_ML_LITERAL = rf"'''((?:[^'{_CTL_ML}]|'(?!''))*)'''('{{0,2}})"
 _SCALAR_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:\d{2})?"
     r"|[A-Za-z0-9_+\-.:]+"
 )
-_SCALAR_VALID_RE = re.compile(
+_SCALAR_VALID = (
     r"(?:true|false"
     r"|[+-]?(?:inf|nan)"
     r"|0x[0-9A-Fa-f](?:_?[0-9A-Fa-f])*|0o[0-7](?:_?[0-7])*|0b[01](?:_?[01])*"
@@ -137,8 +139,14 @@ _ESCAPES = {
     "\\": "\\",
     "e": "\x1b",
 }
-_ESCAPE_RE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))", re.S)
-_LINE_END_BACKSLASH_RE = re.compile(r"\\[ \t]*\r?\n[ \t\r\n]*")
+_ESCAPE = r"(?s)\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))"
+_LINE_END_BACKSLASH = r"\\[ \t]*\r?\n[ \t\r\n]*"
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on first use: start-up compiles only what every scan needs."""
+    return re.compile(pattern)
 
 
 def keep_all(path: KeyPath, value: str) -> bool:
@@ -267,12 +275,12 @@ class _Scanner:
                 return _ESCAPES[char]
             raise self.error(f"invalid escape sequence '\\{char}'", offset)
 
-        return _ESCAPE_RE.sub(sub, content)
+        return _compiled(_ESCAPE).sub(sub, content)
 
     def string(self, i: int, path: KeyPath) -> int:
         t = self.t
         if t.startswith('"""', i):
-            m = _ML_BASIC_RE.match(t, i)
+            m = _compiled(_ML_BASIC).match(t, i)
             if m is None:
                 raise self.error("unterminated multi-line string", i)
             quote = '"""'
@@ -283,11 +291,11 @@ class _Scanner:
                     raw = raw[2:]
                 elif raw.startswith("\n"):
                     raw = raw[1:]
-                raw = _LINE_END_BACKSLASH_RE.sub("", raw)
+                raw = _compiled(_LINE_END_BACKSLASH).sub("", raw)
                 self.add_string(path, self.unescape(raw, i), i, end, quote)
             return end
         if t.startswith("'''", i):
-            m = _ML_LITERAL_RE.match(t, i)
+            m = _compiled(_ML_LITERAL).match(t, i)
             if m is None:
                 raise self.error("unterminated multi-line string", i)
             raw = m.group(1) + m.group(2)
@@ -335,7 +343,7 @@ class _Scanner:
             self.depth -= 1
             return end
         m = _SCALAR_RE.match(self.t, i)
-        if m is None or _SCALAR_VALID_RE.match(m.group(0)) is None:
+        if m is None or _compiled(_SCALAR_VALID).match(m.group(0)) is None:
             raise self.error("invalid value", i)
         return m.end()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import quote, unquote
 
 UUID_RE = re.compile(
@@ -33,7 +33,7 @@ _PACKAGING_RE = re.compile(
 )
 _SHAPE_RE = re.compile(r"/_packaging/[^/?#\s]+/pypi(?:/|\Z|[?#])", re.IGNORECASE)
 _VIEW_SEP_RE = re.compile(r"@|%40", re.IGNORECASE)
-_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
+_SCHEME = r"([A-Za-z][A-Za-z0-9+.\-]*)://"  # compiled on first use (_compiled), as below
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2}).{0,2}", re.DOTALL)
 # Placeholders that a tool replaces before the URL is used (DESIGN.md section 3): ${VAR} (pip in
 # requirements files, PDM), $VAR, $(VAR) (Azure Pipelines), ${{ ... }} (GitHub Actions) and
@@ -45,12 +45,18 @@ _ONE_PLACEHOLDER = (
     r"|\$[A-Za-z_][A-Za-z0-9_]*"
     r"|\{env:[A-Za-z_][A-Za-z0-9_]*(?::[^{}\r\n]*)?\}"
 )
-_PLACEHOLDER_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+\\Z")
-_LEADING_PLACEHOLDER_RE = re.compile(f"(?:{_ONE_PLACEHOLDER})+")
-_ANY_PLACEHOLDER_RE = re.compile(_ONE_PLACEHOLDER)
-_COLLECTION_LIKE_RE = re.compile(r"(?:defaultcollection|a[0-9a-f]{32})\Z", re.IGNORECASE)
+_PLACEHOLDER = f"(?:{_ONE_PLACEHOLDER})+\\Z"
+_LEADING_PLACEHOLDER = f"(?:{_ONE_PLACEHOLDER})+"
+_ANY_PLACEHOLDER = _ONE_PLACEHOLDER
+_COLLECTION_LIKE = r"(?i)(?:defaultcollection|a[0-9a-f]{32})\Z"
 # userinfo inside any URL in free text; used to scrub every line azfeeds prints.
 _TEXT_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@")
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on first use: start-up compiles only what every URL needs."""
+    return re.compile(pattern)
 
 
 class HostKind(str, Enum):
@@ -77,18 +83,18 @@ def looks_like_azure(text: str) -> bool:
 
 def is_placeholder(text: str) -> bool:
     """Whether ``text`` is made of placeholders only (``${PAT}``, ``$(System.AccessToken)``...)."""
-    return bool(text) and _PLACEHOLDER_RE.match(text) is not None
+    return bool(text) and _compiled(_PLACEHOLDER).match(text) is not None
 
 
 def has_placeholder(text: str) -> bool:
     """Whether ``text`` holds a placeholder anywhere (``/$(System.TeamProject)/``)."""
-    return _ANY_PLACEHOLDER_RE.search(text) is not None
+    return _compiled(_ANY_PLACEHOLDER).search(text) is not None
 
 
 def split_userinfo(userinfo: str) -> tuple[str, str | None]:
     """(user, password or None) of a userinfo; a ``:`` inside a placeholder (``{env:PAT:}``) does
     not split it."""
-    lead = _LEADING_PLACEHOLDER_RE.match(userinfo)
+    lead = _compiled(_LEADING_PLACEHOLDER).match(userinfo)
     at = lead.end() if lead is not None else 0
     colon = userinfo.find(":", at)
     if colon < 0:
@@ -440,7 +446,7 @@ def parse_azure_url(raw: str, pinned_bases: tuple[str, ...] = ()) -> AzureUrl | 
         return None
     m = _URL_RE.match(raw)
     if m is None:
-        lead = _SCHEME_RE.match(raw)
+        lead = _compiled(_SCHEME).match(raw)
         if lead is None or lead.group(1).lower() not in ("http", "https"):
             return None
         if any(c.isspace() for c in raw):
@@ -513,11 +519,11 @@ def parse_azure_url(raw: str, pinned_bases: tuple[str, ...] = ()) -> AzureUrl | 
         if not segs:
             base, project = "", None
         elif len(segs) == 1:
-            if _COLLECTION_LIKE_RE.match(segs[0]):
+            if _compiled(_COLLECTION_LIKE).match(segs[0]):
                 base, project = "/" + segs[0], None
             else:
                 base, project = "", segs[0]
-        elif len(segs) == 2 and _COLLECTION_LIKE_RE.match(segs[0]):
+        elif len(segs) == 2 and _compiled(_COLLECTION_LIKE).match(segs[0]):
             base, project = "/" + segs[0], segs[1]
         else:
             raise UrlError("too many path segments for a *.pkgs.visualstudio.com URL")

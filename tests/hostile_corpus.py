@@ -599,6 +599,18 @@ CASES: list[Case] = [
         error="pip.conf:1: is not a valid pip configuration file: a key comes before any [section]",
     ),
     Case(
+        "pip-conf-section-twice-is-refused-as-pip-refuses-it",
+        {"pip.conf": b(f"[global]\nindex-url = {X}\n[global]\ntimeout = 5\n")},
+        code=6,
+        error="pip.conf:3: is not a valid pip configuration file: section [global] appears twice",
+    ),
+    Case(
+        "pip-conf-key-twice-in-a-section-is-refused-as-pip-refuses-it",
+        {"pip.conf": b(f"[global]\nindex-url = {X}\nIndex-URL = {SH}\n")},
+        code=6,
+        error="pip.conf:3: is not a valid pip configuration file: 'index-url' appears twice",
+    ),
+    Case(
         "pip-conf-garbage-line",
         {"pip.conf": b(f"[global]\nindex-url = {X}\nthis is not an option\n")},
         code=6,
@@ -1248,6 +1260,7 @@ CASES: list[Case] = [
         {"pyproject.toml": Directory()},
         args=("rewrite", "--map", "{map}", "pyproject.toml"),
         notes=("nothing to change (0 files scanned)",),
+        warnings=("found no file azfeeds handles",),
     ),
     Case(
         "fifo-named-pyproject-toml-is-never-opened",
@@ -1326,6 +1339,7 @@ CASES: list[Case] = [
             "sub/self": Link("."),
         },
         notes=("nothing to change (0 files scanned)",),
+        warnings=("found no file azfeeds handles",),
         posix=True,
     ),
     Case(
@@ -1340,6 +1354,7 @@ CASES: list[Case] = [
         "symlink-dangling",
         {"requirements.txt": Link("nowhere/requirements.txt")},
         notes=("nothing to change (0 files scanned)",),
+        warnings=("found no file azfeeds handles",),
         posix=True,
     ),
     Case(

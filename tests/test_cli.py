@@ -42,6 +42,43 @@ def test_rewrite_writes_and_reports_a_table(project: Path) -> None:
     assert "nothing to change" in again.stderr
 
 
+def test_add_mode_lists_the_twin_variables_in_aligned_columns(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n\n'
+        '[[tool.uv.index]]\nname = "orgb-data-science"\n'
+        'url = "https://pkgs.dev.azure.com/orgB/Project%20Y/_packaging/feedy/pypi/simple/"\n'
+    )
+    result = run_cli(["rewrite", "--mode", "add", "--map", str(MAP)], cwd=tmp_path)
+    assert result.code == 0, result.output
+    listed = [line for line in result.stdout.splitlines() if "(twin of '" in line]
+    assert [line.split() for line in listed] == [
+        ["UV_INDEX_A_UUID_USERNAME", "UV_INDEX_A_UUID_PASSWORD", "(twin", "of", "'a')"],
+        [
+            "UV_INDEX_ORGB_DATA_SCIENCE_UUID_USERNAME",
+            "UV_INDEX_ORGB_DATA_SCIENCE_UUID_PASSWORD",
+            "(twin",
+            "of",
+            "'orgb-data-science')",
+        ],
+    ]
+    assert len({line.index("UV_INDEX", 3) for line in listed}) == 1  # one password column
+    assert len({line.index("(twin of") for line in listed}) == 1
+
+
+def test_offline_check_counts_the_files_not_the_urls(tmp_path: Path) -> None:
+    """Two name-form URLs in one file, offline without a map: '2 changes in 1 file'."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n\n'
+        '[[tool.uv.index]]\nname = "b"\n'
+        'url = "https://pkgs.dev.azure.com/orgB/Project%20Y/_packaging/feedy/pypi/simple/"\n'
+    )
+    result = run_cli(["rewrite", "--check", "--offline"], cwd=tmp_path)
+    assert result.code == 1, result.output
+    assert "would make 2 changes in 1 file;" in result.stderr, result.stderr
+
+
 def test_check_exits_1_and_writes_nothing(project: Path) -> None:
     before = _bytes(project)
     result = run_cli(["rewrite", "--check", "--map", str(MAP)], cwd=project)
@@ -199,11 +236,74 @@ def test_usage_errors_are_exit_2_on_one_line(project: Path) -> None:
         assert result.stderr.startswith("azfeeds: error: ")
 
 
+def test_bad_option_value_names_the_variable_only_when_it_is_set(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag = run_cli(["rewrite", "--timeout", "0"], cwd=project)
+    assert flag.code == 2
+    assert flag.stderr.startswith("azfeeds: error: Invalid value for '--timeout': "), flag.stderr
+    assert "AZFEEDS_TIMEOUT" not in flag.stderr
+    monkeypatch.setenv("AZFEEDS_TIMEOUT", "0")
+    variable = run_cli(["rewrite"], cwd=project)
+    assert variable.code == 2
+    assert "Invalid value for '--timeout' (env var: 'AZFEEDS_TIMEOUT'): " in variable.stderr
+
+
+def test_a_usage_error_with_json_still_prints_the_envelope(project: Path) -> None:
+    result = run_cli(["rewrite", "--json", "--mode", "sideways"], cwd=project)
+    assert result.code == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc) == JSON_KEYS
+    assert (doc["command"], doc["status"], doc["exit_code"], doc["result"]) == (
+        "rewrite",
+        "error",
+        2,
+        None,
+    )
+    assert doc["error"]["type"] == "usage"
+    assert "--mode" in doc["error"]["message"]
+    assert run_cli(["map", "--json", "--bogus"], cwd=project).stdout == ""  # map --json: the map
+
+
+def test_usage_error_points_at_help_that_exists(project: Path) -> None:
+    unknown = run_cli(["version"], cwd=project)
+    assert unknown.code == 2
+    assert "(see 'azfeeds --help')" in unknown.stderr, unknown.stderr
+    assert "azfeeds version --help" not in unknown.stderr
+    bad_option = run_cli(["rewrite", "--bogus"], cwd=project)
+    assert "(see 'azfeeds rewrite --help')" in bad_option.stderr, bad_option.stderr
+
+
 def test_unknown_file_kind_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text("hello\n")
     result = run_cli(["rewrite", "--map", str(MAP), "notes.md"], cwd=tmp_path)
     assert result.code == 2
     assert "does not know this kind of file" in result.stderr
+
+
+def test_a_directory_without_files_is_a_warning_not_a_silent_pass(tmp_path: Path) -> None:
+    """A --check run at a monorepo root without --recursive scans nothing: it must say so."""
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n'
+    )
+    flat = run_cli(["rewrite", "--check", "--map", str(MAP)], cwd=tmp_path)
+    assert flat.code == 0
+    warning, summary = flat.stderr.splitlines()
+    assert warning.startswith("azfeeds: warning: found no file azfeeds handles (pyproject.toml, ")
+    assert warning.endswith("); --recursive also walks subdirectories")
+    assert summary == "azfeeds: nothing to change (0 files scanned)"
+    doc = json.loads(
+        run_cli(["rewrite", "--check", "--json", "--map", str(MAP)], cwd=tmp_path).stdout
+    )
+    assert doc["warnings"][0].startswith("found no file azfeeds handles")
+    assert run_cli(["rewrite", "--check", "-r", "--map", str(MAP)], cwd=tmp_path).code == 1
+    (tmp_path / "svc" / "pyproject.toml").unlink()
+    walked = run_cli(["rewrite", "--check", "-r", "--map", str(MAP)], cwd=tmp_path)
+    assert "found no file azfeeds handles (" in walked.stderr
+    assert "--recursive also walks" not in walked.stderr
 
 
 def test_missing_path_is_exit_6(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_doctor_two_orgs_in_name_form_is_a_401_risk(
         monkeypatch.setenv(f"UV_INDEX_{name}_USERNAME", "u")
         monkeypatch.setenv(f"UV_INDEX_{name}_PASSWORD", f"canary-{name}")
     doc = doctor(two_orgs)
-    assert doc["exit_code"] == 1
+    assert (doc["exit_code"], doc["status"]) == (1, "problems")
     first = doc["result"]["indexes"][0]
     assert first["form"] == "name" and first["organization"] == "orgA"
     assert first["checks"]["host"] == "pkgs.dev.azure.com shared by 2 organizations (orgA, orgB)"

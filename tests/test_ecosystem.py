@@ -173,6 +173,18 @@ def test_pre_commit_hooks_definition() -> None:
         assert run_cli([*args[1:], "--help"]).code == 0
     assert "--offline" in hooks["azfeeds-check-offline"]["entry"]
     assert "--offline" not in hooks["azfeeds-check"]["entry"]
+    # the hooks see every file kind azfeeds handles, and nothing else
+    from azfeeds.kinds import classify
+
+    names = ["pyproject.toml", "uv.toml", "uv.lock", "pip.conf", "pip.ini", "pdm.toml"]
+    names += ["poetry.lock", "pdm.lock", "requirements-dev.txt", "constraints.txt"]
+    for hook in hooks.values():
+        pattern = re.compile(hook["files"])
+        for name in names:
+            assert classify(name) is not None
+            assert pattern.search(f"sub/dir/{name}"), (hook["id"], name)
+        for other in ("setup.cfg", "Pipfile.lock", "package.json", "README.md"):
+            assert classify(other) is None and not pattern.search(other), other
 
 
 def _git(cwd: Path, *args: str) -> None:

@@ -194,6 +194,35 @@ def test_map_output_onto_a_malformed_map_writes_nothing_and_asks_nobody(
     assert result.code == 6, result.output
     assert out.read_bytes() == before
     assert [r for r in emu.log() if r["route"] != "control"] == []
+    # the hint must not send the user back to the command that just refused
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith(f"azfeeds: error: {out}:1: ")
+    assert hint == (
+        "azfeeds: hint: --output merges into an existing file, which must be a map file: "
+        f"repair {out}, or give --output a path that does not exist yet"
+    )
+
+
+def test_map_output_into_a_missing_directory_fails_before_any_request(
+    emulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu: Emulator = emulator_factory(config())
+    monkeypatch.setenv("UV_INDEX_ORGA_PASSWORD", PAT_A)
+    project = one_org_project(tmp_path / "a", emu, "orgA")
+    out = tmp_path / "no" / "such" / "feeds.json"
+    result = run_cli(["map", "--output", str(out)], cwd=project)
+    assert result.code == 6, result.output
+    assert result.stderr.splitlines() == [
+        f"azfeeds: error: {out}: its directory {out.parent} does not exist",
+        "azfeeds: hint: create the directory first, or give --output a path in an existing one",
+    ]
+    assert [r for r in emu.log() if r["route"] != "control"] == []
+    directory = run_cli(["map", "--output", str(tmp_path)], cwd=project)
+    assert directory.code == 6, directory.output
+    assert directory.stderr.splitlines()[-1] == (
+        "azfeeds: hint: give --output a file path, not a directory"
+    )
+    assert [r for r in emu.log() if r["route"] != "control"] == []
 
 
 def test_library_table_from_map_merges_several(tmp_path: Path) -> None:
@@ -218,3 +247,22 @@ def test_an_organization_in_no_map_names_the_merge(tmp_path: Path) -> None:
         "'azfeeds map --org orgB --output FILE' adds it to FILE and keeps the organizations "
         "already there" in result.stderr
     )
+
+
+def test_a_missing_map_from_azfeeds_map_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path is on no command line: the error says where it came from."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n'
+    )
+    gone = tmp_path / "gone.json"
+    monkeypatch.setenv("AZFEEDS_MAP", str(gone))
+    for command in (["rewrite", "--check"], ["doctor"]):
+        result = run_cli(command, cwd=tmp_path)
+        assert result.code == 6, result.output
+        assert result.stderr.splitlines() == [
+            f"azfeeds: error: {gone}: no such map file (named in AZFEEDS_MAP)",
+            "azfeeds: hint: fix the path in AZFEEDS_MAP, or unset it to ask the feeds API",
+        ]

@@ -54,6 +54,45 @@ def test_offline_check_does_not_even_import_tomlkit(one_project: Path) -> None:
     assert modules == set(), modules
 
 
+OWN_MODULES = """
+import sys
+from azfeeds.cli import run
+code = run(sys.argv[1:])
+print("LOADED", ",".join(sorted(m for m in sys.modules if m.startswith("azfeeds."))))
+"""
+
+
+def test_offline_rewrite_of_one_pyproject_loads_only_what_it_uses(one_project: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", OWN_MODULES, "rewrite", "--offline", "--map", str(MAP)],
+        cwd=one_project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next(line for line in out.stdout.splitlines() if line.startswith("LOADED"))
+    loaded = set(line.split(" ", 1)[1].split(","))
+    assert "azfeeds.kinds.tomlsites" in loaded  # the probe sees the run's modules
+    network_or_rare = {
+        "azfeeds.apiversion",  # only a map that pins an api_version
+        "azfeeds.auth",
+        "azfeeds.client",
+        "azfeeds.clientcreds",
+        "azfeeds.credentials",
+        "azfeeds.doctor",
+        "azfeeds.inspect",
+        "azfeeds.resolve",
+        "azfeeds.snippets",
+        "azfeeds.kinds.clientlock",
+        "azfeeds.kinds.lockhash",
+        "azfeeds.kinds.pdmlock",
+        "azfeeds.kinds.poetrylock",
+        "azfeeds.kinds.requirements",
+        "azfeeds.kinds.pipconf",
+    }
+    assert loaded & network_or_rare == set()
+
+
 def test_map_json_and_env_are_offline_too(one_project: Path) -> None:
     assert "requests" not in imported(["env"], one_project)
     assert "requests" not in imported(["doctor", "--offline"], one_project)

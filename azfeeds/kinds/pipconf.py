@@ -53,6 +53,8 @@ class PipConf(Kind):
         option: str | None = None
         option_indent = 0
         previous: tuple[int, int, str] | None = None
+        sections: set[str] = set()  # pip reads the file strictly: no section or key twice
+        keys: set[str] = set()
         for number, start, content in lines(text):
             offset = 1 if number == 1 and content.startswith("\ufeff") else 0
             body = content[offset:]
@@ -69,6 +71,16 @@ class PipConf(Kind):
                 m_section = _INI_SECTION_RE.match(stripped)
                 if m_section and indent == 0:
                     section, option = m_section.group("name"), None
+                    if section in sections:
+                        raise FileError(
+                            f"is not a valid pip configuration file: section [{section}] "
+                            "appears twice, and pip refuses such a file",
+                            path=source.path,
+                            line=number,
+                            hint=f"merge the two [{section}] sections into one",
+                        )
+                    sections.add(section)
+                    keys = set()
                     previous = (number, start, content)
                     continue
                 m_opt = _INI_OPTION_RE.match(body.lstrip())
@@ -87,6 +99,15 @@ class PipConf(Kind):
                         line=number,
                     )
                 option = m_opt.group("key").strip().lower()
+                if option in keys:
+                    raise FileError(
+                        f"is not a valid pip configuration file: '{option}' appears twice in "
+                        f"[{section}], and pip refuses such a file",
+                        path=source.path,
+                        line=number,
+                        hint=f"keep one '{option}' in [{section}]",
+                    )
+                keys.add(option)
                 option_indent = indent
                 value_part, value_at = m_opt.group("value"), indent + m_opt.start("value")
             if option in _INDEX_KEYS and value_part is not None:
@@ -172,7 +193,7 @@ class PipConf(Kind):
 
 
 def _ini_values(text: str) -> dict[str, dict[str, str]]:
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser = configparser.RawConfigParser(interpolation=None)  # strict, as pip reads it
     parser.read_string(text.lstrip("\ufeff"))
     return {s: dict(parser.items(s)) for s in parser.sections()}
 
