@@ -40,6 +40,13 @@ class ModeChoice(str, Enum):
     names = "names"
 
 
+class UrlModeChoice(str, Enum):
+    """--mode of 'azfeeds url'."""
+
+    uuid = "uuid"
+    names = "names"
+
+
 class AuthChoice(str, Enum):
     """--auth."""
 
@@ -372,12 +379,13 @@ class Progress:
             self.shown = False
 
 
-def _out(text: str, *, raw: bool = False) -> None:
+def _out(text: str, *, raw: bool = False, userinfo: bool = False) -> None:
     """Results on stdout, scrubbed; control characters escaped unless ``raw`` (a --diff shows
-    the files' own bytes, as git diff does)."""
+    the files' own bytes, as git diff does). ``userinfo``: URL userinfo kept as written, for
+    results known to hold no password ('azfeeds url' refuses one)."""
     from .secrets import printable, scrub
 
-    text = scrub(text)
+    text = scrub(text, userinfo=not userinfo)
     sys.stdout.write(text if raw else printable(text))
     sys.stdout.flush()
 
@@ -971,6 +979,9 @@ def _render_doctor(common: "Common", report: "DoctorReport") -> int:
         common.say(f"warning: {warning}")
     count = len(report.indexes)
     summary = f"{count} Azure index{'es' if count != 1 else ''}, "
+    if report.variables:
+        found = len(report.variables)
+        summary += f"{found} index variable{'s' if found != 1 else ''} with Azure URLs, "
     summary += f"{report.problems} problem{'s' if report.problems != 1 else ''}"
     common.say(summary)
     return code
@@ -1099,6 +1110,113 @@ def env_command(
                 _out(head)
             return 0
         _out(head + render(items, shell.value, os.environ))
+        return 0
+
+    _guard(common, work)
+
+
+# -- url --------------------------------------------------------------------------------------
+
+
+@app.command("url")
+def url_command(
+    values: Annotated[
+        list[str],
+        typer.Argument(
+            help="Index URLs or whole variable values (several URLs, name=URL words); '-' reads "
+            "one value per line from standard input.",
+            show_default=False,
+            metavar="URL...",
+        ),
+    ],
+    mode: Annotated[
+        UrlModeChoice,
+        typer.Option(
+            "--mode", help="uuid: UUID form; names: the readable form back from the feed table."
+        ),
+    ] = UrlModeChoice.uuid,
+    map_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Resolve from saved map files; no network. Repeatable: the maps are merged. "
+            "Default: AZFEEDS_MAP, several paths separated by the platform's path separator.",
+            show_default=False,
+            metavar="FILE",
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="No network: resolve from --map only (a URL already in the asked form needs "
+            "no map).",
+            envvar="AZFEEDS_OFFLINE",
+        ),
+    ] = False,
+    json_out: JsonOpt = False,
+    auth: AuthOpt = AuthChoice.auto,
+    pat_file: PatFileOpt = None,
+    api_url: ApiUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    api_version: ApiVersionOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Convert index URLs, or index-variable values, into UUID form (or back).
+
+    For UV_INDEX, UV_DEFAULT_INDEX, UV_INDEX_URL, UV_EXTRA_INDEX_URL, PIP_INDEX_URL and
+    PIP_EXTRA_INDEX_URL as CI files, Dockerfiles and shell profiles set them: one result per line,
+    in the shape given (several URLs, name=URL words); only the project, feed and view segments
+    change. Placeholders and a user name alone are kept; a URL with a password is refused (exit 2).
+    """
+    common = Common("url", json_out, verbose, quiet, debug)
+    net = Network(auth.value, pat_file, api_url, timeout, api_version)
+
+    def work() -> int:
+        from .errors import UsageError
+        from .table import load_maps
+        from .urlvalue import convert, org_requests, read_values
+
+        if "-" in values and pat_file == "-":
+            raise UsageError(
+                "standard input cannot hold both the PAT (--pat-file -) and the URLs (-)",
+                hint="give the PAT in a file, or the URLs as arguments",
+            )
+        inputs: list[tuple[str, str]] = []
+        for number, value in enumerate(values, 1):
+            if value == "-":
+                lines = sys.stdin.read().splitlines()
+                inputs.extend((f"<stdin>:{n}", line) for n, line in enumerate(lines, 1))
+            else:
+                inputs.append((f"<argument>:{number}", value))
+        maps = _map_files(map_file)
+        map_table = load_maps(maps)
+        parsed = read_values(inputs, map_table.pinned_bases() if map_table else ())
+        if map_table is not None:
+            feed_table = map_table
+            hint = (
+                "no map file lists it: 'azfeeds map --org {org} --output FILE' adds it to FILE "
+                "(or give one more --map)"
+            )
+        elif offline:
+            feed_table = None
+            hint = "give --map FILE, or run without --offline"
+        else:  # the network only when some URL needs a lookup
+            requests = org_requests(parsed, mode.value)
+            feed_table = _table_provider(common, net)(requests) if requests else None
+            hint = "check the organization name; 'azfeeds map --org {org}' lists its feeds"
+        results, warnings = convert(parsed, feed_table, mode.value, hint)
+        if common.json:
+            from .report import envelope, url_result
+
+            doc = url_result(mode.value, results)
+            _out(envelope("url", 0, doc, warnings=warnings, keep_userinfo=True), userinfo=True)
+            return 0
+        for warning in warnings:
+            common.say(f"warning: {warning}")
+        _out("".join(r.output + "\n" for r in results), userinfo=True)
         return 0
 
     _guard(common, work)

@@ -33,6 +33,7 @@ from .kinds.base import FileKind, Role, SourceFile
 from .outside import Finding
 from .planner import table_from_annotations
 from .table import FeedTable, Organization, load_maps
+from .urlvalue import VariableFinding, check_index_variables
 
 PartialProvider = Callable[[Sequence[OrgRequest]], tuple[FeedTable, dict[str, str]]]
 
@@ -46,14 +47,17 @@ class DoctorReport:
     warnings: list[str]
     # the organizations the feeds API (or the map file) answered for, with the API version used
     organizations: list[Organization] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)  # sources outside the config files
+    variables: list[VariableFinding] = field(default_factory=list)  # UV_INDEX... in the env
+    findings: list[Finding] = field(default_factory=list)  # other sources outside the config files
     read: list[str] = field(default_factory=list)  # the outside sources that were read
 
     @property
     def problems(self) -> int:
         """How many problems were found."""
-        return sum(len(i.problems) for i in self.indexes) + sum(
-            len(f.problems) for f in self.findings
+        return (
+            sum(len(i.problems) for i in self.indexes)
+            + sum(len(v.problems) for v in self.variables)
+            + sum(len(f.problems) for f in self.findings)
         )
 
 
@@ -143,7 +147,15 @@ def diagnose(
         findings = _outside_findings(paths, indexes, env, table, url_command, read)
     for finding in findings:
         finding.fixes[:] = list(dict.fromkeys(finding.fixes))
-    return DoctorReport(indexes, ws.scanned, ws.warnings, answered, findings, read)
+    return DoctorReport(
+        indexes,
+        ws.scanned,
+        ws.warnings,
+        answered,
+        _index_variables(indexes, env),
+        findings,
+        read,
+    )
 
 
 def _load_outside(path: Path, kind: FileKind, pinned: tuple[str, ...]) -> SourceFile | None:
@@ -220,7 +232,6 @@ def _outside_findings(
         ENDPOINT_VARIABLES,
         INDEX_VARIABLES,
         endpoint_lists,
-        index_variables,
         netrc_findings,
         netrc_path,
         pypirc_findings,
@@ -235,7 +246,8 @@ def _outside_findings(
     for name in INDEX_VARIABLES:
         for _index, url in variable_urls({name: env.get(name, "")}):
             orgs_by_host[url.host].add(url.org)
-    out = index_variables(env, table, orgs_by_host, url_command=url_command)
+    # the index variables themselves are reported by _index_variables (DoctorReport.variables)
+    out: list[Finding] = []
     read.extend(f"variable {n}" for n in (*INDEX_VARIABLES, *ENDPOINT_VARIABLES) if env.get(n))
     uuid_orgs = {i.url.org_key.name for i in indexes if i.form == "uuid"}
     out.extend(endpoint_lists(env, uuid_orgs, table))
@@ -252,3 +264,14 @@ def _outside_findings(
     read.extend(dict.fromkeys(f"CI file {f.source.rsplit(':', 1)[0]}" for f in ci))
     out.extend(ci)
     return out
+
+
+def _index_variables(indexes: Sequence[Index], env: Mapping[str, str]) -> list[VariableFinding]:
+    """The index variables set in the environment that hold Azure URLs (UV_INDEX...), judged
+    with the hosts of the project's uv indexes (several organizations on one host: 401 risk)."""
+    hosts: dict[str, set[str]] = {}
+    for index in indexes:
+        if index.is_uv:
+            host = index.url.hostport.rsplit("@", 1)[-1].lower()
+            hosts.setdefault(host, set()).add(str(index.url.org_key))
+    return check_index_variables(env, hosts)

@@ -1,7 +1,8 @@
 """What package clients read besides the project's files, for ``doctor``: findings by source.
 
 - the index variables (``UV_INDEX``, ``UV_DEFAULT_INDEX``, ``UV_INDEX_URL``, ``UV_EXTRA_INDEX_URL``,
-  ``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL``);
+  ``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL``): their URLs, for the feed table and the hosts (the
+  variables themselves are reported by ``urlvalue.check_index_variables``);
 - the credential provider's endpoint lists (``VSS_NUGET_EXTERNAL_FEED_ENDPOINTS``,
   ``ARTIFACTS_CREDENTIALPROVIDER_FEED_ENDPOINTS``), whose ``endpoint`` must match the index URL;
 - netrc entries for Azure hosts (``NETRC`` or ``~/.netrc``): reported, never used;
@@ -39,7 +40,7 @@ ENDPOINT_VARIABLES = (
 class Finding:
     """One thing doctor found outside the project's configuration files."""
 
-    kind: str  # "index-variable", "endpoint-list", "netrc", "pypirc", "ci-file"
+    kind: str  # "endpoint-list", "netrc", "pypirc", "ci-file"
     source: str  # where: "UV_INDEX", "~/.netrc:3", ".github/workflows/ci.yml:14"
     subject: str  # a redacted URL or a host
     organization: str | None = None
@@ -113,55 +114,6 @@ def fix_for(url: AzureUrl, table: FeedTable | None, url_command: bool) -> str:
 
 
 # -- index variables ----------------------------------------------------------------------------
-
-
-def index_variables(
-    env: Mapping[str, str],
-    table: FeedTable | None,
-    orgs_by_host: Mapping[str, set[str]] | None = None,
-    *,
-    url_command: bool = False,
-) -> list[Finding]:
-    """Azure URLs in the index variables of uv and pip.
-
-    ``orgs_by_host``: the organizations on each host among every index uv sees (the project's
-    and these variables'): several on one host make a name-form URL a 401 risk.
-    """
-    out: list[Finding] = []
-    orgs_by_host = orgs_by_host or {}
-    for name in INDEX_VARIABLES:
-        value = env.get(name)
-        if not value:
-            continue
-        for token in value.split():
-            text = token.split("=", 1)[1] if "=" in token.split("://", 1)[0] else token
-            url = parse(text)
-            if url is None:
-                continue
-            finding = Finding("index-variable", name, url.redacted, url.org, form_of(url))
-            if url.userinfo and ":" in url.userinfo and not url.userinfo.startswith("$"):
-                finding.problems.append(
-                    f"{name} carries a password: it leaks into CI logs and process listings"
-                )
-            orgs = sorted(orgs_by_host.get(url.host, {url.org}), key=str.casefold)
-            if finding.form != "uuid" and len(orgs) > 1 and name.startswith("UV_"):
-                finding.checks["401 risk"] = (
-                    f"high: {len(orgs)} organizations on {url.host} ({', '.join(orgs)})"
-                )
-                finding.problems.append(
-                    "401 risk: uv matches no UUID-form download URL to this name-form index and "
-                    "falls back to one credential per host, which fails for the other organization"
-                )
-                finding.fixes.append(fix_for(url, table, url_command))
-            elif finding.form != "uuid":
-                finding.notes.append(
-                    "name form: every download costs uv an extra 401 round trip"
-                    if name.startswith("UV_")
-                    else "name form: pip works with it; the UUID form survives renames"
-                )
-                finding.fixes.append(fix_for(url, table, url_command))
-            out.append(finding)
-    return out
 
 
 def variable_urls(env: Mapping[str, str]) -> list[tuple[str | None, AzureUrl]]:

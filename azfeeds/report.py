@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .doctor import DoctorReport
     from .inspect import Index
     from .outside import Finding
+    from .urlvalue import Converted, VariableFinding
 
 JSON_SCHEMA_VERSION = 1
 
@@ -41,19 +42,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"  # scrubbed where it is written (cli._out)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, userinfo: bool = True) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Path):
         return value.as_posix()
     if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items()}
+        return {k: _plain(v, userinfo) for k, v in asdict(value).items()}
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, userinfo) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
+        return [_plain(v, userinfo) for v in value]
     if isinstance(value, str):
-        return scrub(value)
+        return scrub(value, userinfo=userinfo)
     return value
 
 
@@ -64,8 +65,12 @@ def envelope(
     *,
     warnings: Sequence[str] = (),
     error: dict[str, Any] | None = None,
+    keep_userinfo: bool = False,
 ) -> str:
-    """The JSON document every reporting command prints with ``--json``."""
+    """The JSON document every reporting command prints with ``--json``.
+
+    ``keep_userinfo``: the result's URLs are known to hold no password (``azfeeds url``), so a
+    user name alone is shown as written; known secrets are still masked."""
     if error is not None:
         status = "error"
     elif exit_code == 0:
@@ -80,7 +85,7 @@ def envelope(
         "command": command,
         "status": status,
         "exit_code": exit_code,
-        "result": _plain(result) if result is not None else None,
+        "result": _plain(result, not keep_userinfo) if result is not None else None,
         "warnings": [scrub(w) for w in warnings],
         "error": _plain(error) if error is not None else None,
     }
@@ -135,6 +140,7 @@ def doctor_result(report: DoctorReport) -> dict[str, Any]:
             {"name": o.name, "url": o.url, "api_version": o.api_version}
             for o in report.organizations
         ],
+        "variables": report.variables,
         "problems": report.problems,
         "files_scanned": report.scanned,
     }
@@ -162,7 +168,6 @@ def _index_text(index: Index) -> str:
 
 
 _KINDS = {
-    "index-variable": "index variable",
     "endpoint-list": "credential provider endpoint",
     "netrc": "netrc entry",
     "pypirc": ".pypirc repository",
@@ -186,10 +191,56 @@ def _finding_text(finding: Finding) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _variable_text(finding: VariableFinding) -> str:
+    lines = [
+        f"environment variable {finding.variable}",
+        f"  value         {finding.value}",
+        f"  URL form      {', '.join(finding.forms) or '?'}",
+    ]
+    lines.extend(f"  note          {note}" for note in finding.notes)
+    lines.extend(f"  PROBLEM       {problem}" for problem in finding.problems)
+    lines.extend(f"  fix           {fix}" for fix in finding.fixes)
+    if not finding.problems:
+        lines.append("  verdict       ok")
+    return "\n".join(lines) + "\n"
+
+
 def doctor_text(report: DoctorReport) -> str:
     """The human report of ``doctor``."""
-    if not report.indexes and not report.findings:
-        return "No Azure Artifacts index found.\n"
     parts = [_index_text(i) for i in report.indexes]
+    parts.extend(_variable_text(v) for v in report.variables)
     parts.extend(_finding_text(f) for f in report.findings)
+    if not parts:
+        return "No Azure Artifacts index found.\n"
     return "\n".join(parts)
+
+
+# -- url ----------------------------------------------------------------------------------------
+
+
+def url_result(mode: str, results: Sequence[Converted]) -> dict[str, Any]:
+    """The ``result`` of ``url --json``."""
+    return {
+        "mode": mode,
+        "values": [
+            {
+                "source": r.source,
+                "input": r.input,
+                "output": r.output,
+                "changed": r.changed,
+                "urls": [
+                    {
+                        "name": u.name,
+                        "input": u.input,
+                        "output": u.output,
+                        "organization": u.organization,
+                        "form": u.form,
+                        "changed": u.changed,
+                    }
+                    for u in r.urls
+                ],
+            }
+            for r in results
+        ],
+        "changed": sum(1 for r in results if r.changed),
+    }

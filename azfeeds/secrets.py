@@ -59,8 +59,12 @@ def register_secret(value: str | None) -> None:
                 _known.add(stripped)
 
 
-def scrub(text: str) -> str:
-    """``text`` with every known secret and credential-shaped string masked."""
+def scrub(text: str, *, userinfo: bool = True) -> str:
+    """``text`` with every known secret and credential-shaped string masked.
+
+    ``userinfo=False`` keeps URL userinfo as written: only for text whose URLs are known to
+    hold no password (``azfeeds url`` refuses one, and prints a user name alone as written).
+    """
     if not text:
         return text
     with _lock:
@@ -71,7 +75,7 @@ def scrub(text: str) -> str:
     text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _JWT_RE.sub(MASK, text)
     text = _FIELD_RE.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
-    return redact_text(text)
+    return redact_text(text) if userinfo else text
 
 
 _handler: Any = None

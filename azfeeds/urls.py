@@ -47,6 +47,7 @@ _ONE_PLACEHOLDER = (
 )
 _PLACEHOLDER = f"(?:{_ONE_PLACEHOLDER})+\\Z"
 _LEADING_PLACEHOLDER = f"(?:{_ONE_PLACEHOLDER})+"
+_ANY_PLACEHOLDER = _ONE_PLACEHOLDER
 _COLLECTION_LIKE = r"(?i)(?:defaultcollection|a[0-9a-f]{32})\Z"
 # userinfo inside any URL in free text; used to scrub every line azfeeds prints.
 _TEXT_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@")
@@ -83,6 +84,11 @@ def looks_like_azure(text: str) -> bool:
 def is_placeholder(text: str) -> bool:
     """Whether ``text`` is made of placeholders only (``${PAT}``, ``$(System.AccessToken)``...)."""
     return bool(text) and _compiled(_PLACEHOLDER).match(text) is not None
+
+
+def has_placeholder(text: str) -> bool:
+    """Whether ``text`` holds a placeholder anywhere (``/$(System.TeamProject)/``)."""
+    return _compiled(_ANY_PLACEHOLDER).search(text) is not None
 
 
 def split_userinfo(userinfo: str) -> tuple[str, str | None]:

@@ -45,7 +45,14 @@ _ISOLATED_PREFIXES = (
     "VSS_NUGET_",
     "ARTIFACTS_CREDENTIALPROVIDER_",
 )
-_ISOLATED = {"TF_BUILD", "GITHUB_ACTIONS", "NO_COLOR", "FORCE_COLOR"}
+_ISOLATED = {
+    "TF_BUILD",
+    "GITHUB_ACTIONS",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "PIP_INDEX_URL",  # doctor reports the index variables of the environment
+    "PIP_EXTRA_INDEX_URL",
+}
 
 
 @pytest.fixture(autouse=True)

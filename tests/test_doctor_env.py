@@ -122,6 +122,7 @@ def test_doctor_json_contract(two_orgs: Path) -> None:
         "organizations",
         "problems",
         "files_scanned",
+        "variables",
     }
     for org in doc["result"]["organizations"]:
         assert set(org) == {"name", "url", "api_version"}

@@ -143,28 +143,18 @@ def test_a_malformed_user_config_is_a_warning_not_a_failure(home: Path) -> None:
 # -- index variables and the credential provider's endpoint lists --------------------------------
 
 
-def test_index_variables_are_labelled_with_their_replacement(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_index_variables_are_reported_once(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables themselves are issue 12b's report (``variables``, with the url command);
+    the outside findings do not repeat them, and a CI file's URLs still count their hosts."""
     monkeypatch.setenv("UV_INDEX", f"orga={A_NAME} orgb={B_NAME}")
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", A_UUID)
     doc = doctor(home / "project", "--map", str(MAP))
-    found = findings(doc, "index-variable")
-    assert [(f["source"], f["form"]) for f in found] == [
-        ("UV_INDEX", "name"),
-        ("UV_INDEX", "name"),
-        ("PIP_EXTRA_INDEX_URL", "uuid"),
+    assert [v["variable"] for v in doc["result"]["variables"]] == [
+        "UV_INDEX",
+        "PIP_EXTRA_INDEX_URL",
     ]
-    assert found[0]["fixes"] == [f"use {A_UUID}"]
-    assert found[1]["fixes"] == [f"use {B_UUID}"]
-    assert found[2]["fixes"] == []
-    # Two organizations on one host in name form: the 401 risk, for uv's variables.
-    assert found[0]["problems"][0].startswith("401 risk")
-    assert found[0]["checks"]["401 risk"].startswith("high: 2 organizations")
-    assert found[2]["problems"] == []
-    assert doc["exit_code"] == 1
-    text = run_cli(["doctor", "--offline", "--map", str(MAP)], cwd=home / "project").stdout
-    assert "UV_INDEX  index variable" in text
+    assert not any(f["kind"] == "index-variable" for f in doc["result"]["findings"])
+    assert "variable UV_INDEX" in doc["result"]["sources_read"]
 
 
 def test_endpoint_list_in_name_form_after_a_rewrite(
