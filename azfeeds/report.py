@@ -146,6 +146,18 @@ def doctor_result(report: DoctorReport) -> dict[str, Any]:
     }
 
 
+def _with_verdict(
+    lines: list[str], notes: Sequence[str], problems: Sequence[str], fixes: Sequence[str]
+) -> str:
+    """A doctor section's closing lines: its notes, problems and fixes, then the verdict."""
+    lines.extend(f"  note          {note}" for note in notes)
+    lines.extend(f"  PROBLEM       {problem}" for problem in problems)
+    lines.extend(f"  fix           {fix}" for fix in fixes)
+    if not problems:
+        lines.append("  verdict       ok")
+    return "\n".join(lines) + "\n"
+
+
 def _index_text(index: Index) -> str:
     source = f" ({index.names.source})" if index.form != "name" else ""
     twin = f" (twin of '{index.twin_of}')" if index.twin_of else ""
@@ -159,12 +171,7 @@ def _index_text(index: Index) -> str:
     if index.origin != "project":
         lines.insert(1, f"  source        {index.origin}")
     lines.extend(f"  {name:<13} {value}" for name, value in index.checks.items())
-    lines.extend(f"  note          {note}" for note in index.notes)
-    lines.extend(f"  PROBLEM       {problem}" for problem in index.problems)
-    lines.extend(f"  fix           {fix}" for fix in index.fixes)
-    if not index.problems:
-        lines.append("  verdict       ok")
-    return "\n".join(lines) + "\n"
+    return _with_verdict(lines, index.notes, index.problems, index.fixes)
 
 
 _KINDS = {
@@ -183,12 +190,7 @@ def _finding_text(finding: Finding) -> str:
     if finding.form:
         lines.append(f"  URL form      {finding.form}")
     lines.extend(f"  {name:<13} {value}" for name, value in finding.checks.items())
-    lines.extend(f"  note          {note}" for note in finding.notes)
-    lines.extend(f"  PROBLEM       {problem}" for problem in finding.problems)
-    lines.extend(f"  fix           {fix}" for fix in finding.fixes)
-    if not finding.problems:
-        lines.append("  verdict       ok")
-    return "\n".join(lines) + "\n"
+    return _with_verdict(lines, finding.notes, finding.problems, finding.fixes)
 
 
 def _variable_text(finding: VariableFinding) -> str:
@@ -197,12 +199,7 @@ def _variable_text(finding: VariableFinding) -> str:
         f"  value         {finding.value}",
         f"  URL form      {', '.join(finding.forms) or '?'}",
     ]
-    lines.extend(f"  note          {note}" for note in finding.notes)
-    lines.extend(f"  PROBLEM       {problem}" for problem in finding.problems)
-    lines.extend(f"  fix           {fix}" for fix in finding.fixes)
-    if not finding.problems:
-        lines.append("  verdict       ok")
-    return "\n".join(lines) + "\n"
+    return _with_verdict(lines, finding.notes, finding.problems, finding.fixes)
 
 
 def doctor_text(report: DoctorReport) -> str:
