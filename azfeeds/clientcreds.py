@@ -294,7 +294,10 @@ def where_to_set(ref: IndexRef) -> str:
         return f"{password_var} (the URL's ${{{password_var}}})"
     if ref.expands:
         return "a ${PAT} variable in the URL's userinfo (pip expands it in requirements files)"
-    return "a ${PAT} variable in a requirements file's URL (pip.conf does not expand one)"
+    return (
+        "pip's keyring (pip.conf cannot hold a variable: 'pip install keyring artifacts-keyring'), "
+        "or a requirements file whose URL carries ${PAT}"
+    )
 
 
 def _expand(ref: IndexRef, text: str, env: Mapping[str, str], out: Lookup) -> str | None:

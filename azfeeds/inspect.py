@@ -547,8 +547,10 @@ def check_probes(
                 var = f"the keyring's answer for user {index.keyring_user}"
             elif lookup is not None and lookup.found is not None:
                 var = lookup.found.source
-            elif ref is not None:
-                var = where_to_set(ref)
+            elif ref is not None:  # the client has no credential for this index
+                index.problems.append(f"the index answered HTTP {status} to no credential")
+                index.fixes.append(f"set {where_to_set(ref)}: a PAT with Packaging (Read)")
+                continue
             else:
                 var = "the credential"
             index.problems.append(f"the index answered HTTP {status}: {var} is missing or rejected")

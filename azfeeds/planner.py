@@ -560,7 +560,7 @@ class Planner:
         elif url.has_secret and not d.site.role.in_lock:
             self.plan.warnings.append(
                 f"{d.site.location}: the URL carries credentials ({url.redacted}); they leak "
-                f"into version control and CI logs: use --strip-credentials and keep them in "
+                f"into version control and CI logs: use --strip-credentials, then "
                 f"{credential_hint(d.site)}"
             )
 

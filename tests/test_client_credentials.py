@@ -406,9 +406,22 @@ def test_pip_conf_placeholders_are_not_expanded(
     monkeypatch.setenv("PAT_A", PAT_A)
     result = run_cli(["map"], cwd=tmp_path)
     assert result.code == 3, result.output
-    assert "a ${PAT} variable in a requirements file's URL" in result.stderr
+    assert "pip.conf cannot hold a variable" in result.stderr
     assert "UV_INDEX" not in result.stderr
     assert all(cred is None for cred, _ in requests_by_org(emu)["orgA"])
+
+
+def test_doctor_on_a_pip_conf_index_without_a_credential_points_at_what_pip_can_use(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """pip.conf cannot expand a variable: the 401 is "no credential", and the fix names pip's
+    keyring or a requirements file, not a variable pip.conf would send as written."""
+    a, _ = feed_urls(emu)
+    (tmp_path / "pip.conf").write_text(f"[global]\nindex-url = {a}\n")
+    result = run_cli(["doctor"], cwd=tmp_path)
+    assert "HTTP 401 to no credential" in result.stdout, result.output
+    assert "pip.conf cannot hold a variable" in result.stdout
+    assert "is missing or rejected" not in result.stdout
 
 
 def test_a_placeholder_never_expands_into_a_governed_variable(
@@ -471,7 +484,11 @@ def test_doctor_strip_advice_names_the_client_variables(tmp_path: Path) -> None:
             "'pdm config pypi.orga.password PAT'",
         ),
         ("requirements.txt", "--index-url {url}\n", "a ${PAT} variable in the URL's userinfo"),
-        ("pip.conf", "[global]\nindex-url = {url}\n", "a ${PAT} variable in a requirements file"),
+        (
+            "pip.conf",
+            "[global]\nindex-url = {url}\n",
+            "pip's keyring (pip.conf cannot hold a variable",
+        ),
     ],
 )
 def test_rewrite_warning_names_the_client_variables_never_netrc(
