@@ -122,6 +122,16 @@ def diagnose(
     else:
         table = table_from_annotations(everything)
     indexes = collect(configs, table)
+    if map_table is not None:  # as rewrite would stop (exit 5) on an organization no map lists
+        for index in indexes:
+            url = index.url
+            if map_table.for_url(url) is None and not url.look_alike:
+                org = url.org if url.is_cloud else url.org_base_url
+                failures.setdefault(
+                    str(url.org_key),
+                    f"organization '{url.org}' is in no map file given; 'azfeeds map --org {org} "
+                    "--output FILE' adds it to FILE and keeps the organizations already there",
+                )
     for index in indexes:
         index.origin = origins.get(_key(index.site.path), "project")
         if index.is_uv:

@@ -266,3 +266,26 @@ def test_a_missing_map_from_azfeeds_map_names_the_variable(
             f"azfeeds: error: {gone}: no such map file (named in AZFEEDS_MAP)",
             "azfeeds: hint: fix the path in AZFEEDS_MAP, or unset it to ask the feeds API",
         ]
+
+
+def test_doctor_with_a_map_that_lacks_an_organization_says_so_as_rewrite_would(
+    tmp_path: Path,
+) -> None:
+    """rewrite stops with exit 5 on an organization no map lists; doctor reports it as a problem."""
+    document = json.loads(MAP.read_text())
+    document["organizations"] = [o for o in document["organizations"] if o["name"] == "orgA"]
+    only_a = tmp_path / "only-a.json"
+    only_a.write_text(json.dumps(document))
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.uv.index]]\nname = "a"\n'
+        'url = "https://pkgs.dev.azure.com/orgA/ProjectX/_packaging/feedx/pypi/simple/"\n'
+        '[[tool.uv.index]]\nname = "b"\n'
+        'url = "https://pkgs.dev.azure.com/orgB/Project%20Y/_packaging/feedy/pypi/simple/"\n'
+    )
+    args = ["--offline", "--map", str(only_a)]
+    assert run_cli(["rewrite", "--check", *args], cwd=tmp_path).code == 5
+    doctor = run_cli(["doctor", "--json", *args], cwd=tmp_path)
+    assert doctor.code == 1, doctor.output
+    indexes = {i["index"]: i for i in json.loads(doctor.stdout)["result"]["indexes"]}
+    assert not any("map" in p for p in indexes["a"]["problems"])
+    assert any("'orgB' is in no map file given" in p for p in indexes["b"]["problems"])
