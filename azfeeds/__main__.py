@@ -16,6 +16,13 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("azfeeds: interrupted\n")
         code = 130
+    except Exception as exc:
+        from azfeeds.errors import caused_by_interrupt
+
+        if not caused_by_interrupt(exc):
+            raise
+        sys.stderr.write("azfeeds: interrupted\n")
+        code = 130
     sys.exit(code)
 
 

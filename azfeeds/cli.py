@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from . import __version__
-from .errors import AzfeedsError, ExitCode
+from .errors import AzfeedsError, ExitCode, caused_by_interrupt
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -459,6 +459,9 @@ def _guard(common: "Common", work: Callable[[], int]) -> NoReturn:
         _err("interrupted; files were left whole (each one either old or new)")
         code = int(ExitCode.INTERRUPTED)
     except Exception as exc:
+        if caused_by_interrupt(exc):
+            _err("interrupted; files were left whole (each one either old or new)")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         if common.debug:
             _traceback()
         _report_error(

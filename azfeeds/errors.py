@@ -95,3 +95,16 @@ class Interrupted(AzfeedsError):
 
     exit_code = ExitCode.INTERRUPTED
     kind = "interrupted"
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is behind this exception: Python 3.11 wraps a KeyboardInterrupt raised
+    while a class body runs ``__set_name__`` (an import the signal landed in) in a RuntimeError."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -88,6 +88,60 @@ def test_the_checker_catches_what_it_must(crash: ModuleType, tmp_path: Path) -> 
     assert crash.parse_check("x/uv.lock", b"\xef\xbb\xbfversion = 1\r\n") is None
 
 
+_SET_NAME_INTERRUPT = """
+import azfeeds.cli
+
+
+class Descriptor:
+    def __set_name__(self, owner, name):
+        raise KeyboardInterrupt  # where a SIGINT can land while a module defines a class
+
+
+def run(argv=None):
+    class Interrupted:  # Python 3.11 wraps the interrupt in a RuntimeError here
+        field = Descriptor()
+
+
+azfeeds.cli.run = run
+from azfeeds.__main__ import main
+
+main()
+"""
+
+
+def test_a_sigint_inside_a_class_definition_is_exit_130_not_a_traceback() -> None:
+    """Found by the start-up sweep in CI: a SIGINT that lands while the standard library
+    defines a class (``ipaddress``, imported by ``urllib.parse``) reached azfeeds as a
+    RuntimeError around the KeyboardInterrupt, and printed a traceback with exit 1."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _SET_NAME_INTERRUPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "azfeeds: interrupted\n"
+
+
+def test_interrupts_are_found_behind_wrapping_exceptions() -> None:
+    from azfeeds.errors import caused_by_interrupt
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as inner:
+            raise RuntimeError("Error calling __set_name__") from inner
+    except RuntimeError as wrapped:
+        assert caused_by_interrupt(wrapped)
+    assert not caused_by_interrupt(RuntimeError("a bug"))
+    looped = ValueError("loop")
+    looped.__context__ = looped
+    assert not caused_by_interrupt(looped)
+
+
 def test_where_a_sigint_landed(crash: ModuleType) -> None:
     runpy = (
         "Could not import runpy module\nTraceback (most recent call last):\n"
