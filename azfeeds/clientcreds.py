@@ -240,8 +240,10 @@ def _userinfo(url: str) -> str | None:
 
 
 def _password_part(userinfo: str) -> str | None:
-    _, colon, password = userinfo.partition(":")
-    return password if colon else None
+    """The password part, or None for a user name alone (``{env:PAT:}`` is one placeholder)."""
+    from .urls import split_userinfo
+
+    return split_userinfo(userinfo)[1]
 
 
 def referenced_variables(ref: IndexRef) -> list[str]:
@@ -295,8 +297,8 @@ def where_to_set(ref: IndexRef) -> str:
     if ref.expands:
         return "a ${PAT} variable in the URL's userinfo (pip expands it in requirements files)"
     return (
-        "pip's keyring (pip.conf cannot hold a variable: 'pip install keyring artifacts-keyring'), "
-        "or a requirements file whose URL carries ${PAT}"
+        "a keyring credential for pip (pip.conf cannot hold a variable: 'pip install keyring "
+        "artifacts-keyring'), or ${PAT} in a requirements file's URL"
     )
 
 

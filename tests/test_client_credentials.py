@@ -487,7 +487,7 @@ def test_doctor_strip_advice_names_the_client_variables(tmp_path: Path) -> None:
         (
             "pip.conf",
             "[global]\nindex-url = {url}\n",
-            "pip's keyring (pip.conf cannot hold a variable",
+            "a keyring credential for pip (pip.conf cannot hold a variable",
         ),
     ],
 )
