@@ -244,16 +244,15 @@ def directories(
             continue  # a virtual environment
         if recursive:
             for entry in entries:
-                name = entry.name
-                if name.startswith(".") or name in SKIP_DIRS:
-                    continue
                 try:
                     if not entry.is_dir(follow_symlinks=False):
                         continue
                 except OSError:
                     continue
-                path = prefix + name
-                stack.append((path, path + os.sep))
+                name = entry.name
+                if name[0] != "." and name not in SKIP_DIRS:
+                    path = prefix + name
+                    stack.append((path, path + os.sep))
         yield prefix, entries
 
 
