@@ -40,47 +40,75 @@ class CiUrl:
     index_name: str | None = None  # the ``name=`` before the URL (UV_INDEX entries)
 
 
-def ci_files(root: Path) -> list[Path]:
-    """The CI and container files directly under ``root`` (and its pipeline folders)."""
-    out: list[Path] = []
-    try:
-        names = sorted(os.listdir(root))
-    except OSError:
-        return []
-    for name in names:
-        lower = name.lower()
-        path = root / name
-        if (
-            (lower.startswith("azure-pipelines") and lower.endswith((".yml", ".yaml")))
-            or lower in (".gitlab-ci.yml", "tox.ini", "dockerfile", "containerfile")
-            or lower.startswith(("dockerfile.", "containerfile."))
-            or lower.endswith(".dockerfile")
-        ) and path.is_file():
-            out.append(path)
-    folders = [root / ".github" / "workflows", *(root / d for d in PIPELINE_DIRS)]
-    for folder in folders:
-        try:
-            entries = sorted(os.listdir(folder))
-        except OSError:
-            continue
-        out.extend(
-            folder / e
-            for e in entries
-            if e.lower().endswith((".yml", ".yaml")) and (folder / e).is_file()
-        )
-    return out
+def is_ci_name(name: str) -> bool:
+    """Whether a file name is one of the CI or container files (outside the pipeline folders)."""
+    lower = name.lower()
+    return (
+        (lower.startswith("azure-pipelines") and lower.endswith((".yml", ".yaml")))
+        or lower in (".gitlab-ci.yml", "tox.ini", "dockerfile", "containerfile")
+        or lower.startswith(("dockerfile.", "containerfile."))
+        or lower.endswith(".dockerfile")
+    )
 
 
-def scan_file(path: Path) -> list[CiUrl]:
+def ci_files(root: Path, recursive: bool = False) -> list[Path]:
+    """The CI and container files of ``root`` (and its pipeline folders); with ``recursive``,
+    those of its subdirectories too, walked as ``walk`` walks them (hidden folders, SKIP_DIRS and
+    virtual environments passed over, no symbolic link followed out of the tree).
+
+    Each path is ``root`` joined with the file's path under it, so a relative ``root`` gives
+    paths relative to where azfeeds runs."""
+    from .walk import directories, is_inside
+
+    root_real = os.path.realpath(root)
+    found: dict[str, list[Path]] = {}
+    seen: set[str] = set()
+
+    def take(path: str, is_link: bool) -> bool:
+        if is_link and not is_inside(path, root_real):
+            return False
+        key = os.path.normcase(os.path.normpath(path))
+        if key in seen or not os.path.isfile(path):
+            return False
+        seen.add(key)
+        return True
+
+    for prefix, entries in directories(root, recursive, []):
+        out: list[Path] = []
+        for entry in sorted(entries, key=lambda e: e.name):
+            try:
+                is_link = entry.is_symlink()
+            except OSError:
+                continue
+            if is_ci_name(entry.name) and take(prefix + entry.name, is_link):
+                out.append(Path(prefix + entry.name))
+        for folder in (os.path.join(".github", "workflows"), *PIPELINE_DIRS):
+            directory = prefix + folder
+            if not os.path.isdir(directory) or not is_inside(directory, root_real):
+                continue
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError:
+                continue
+            for name in names:
+                path = os.path.join(directory, name)
+                if name.lower().endswith((".yml", ".yaml")) and take(path, os.path.islink(path)):
+                    out.append(Path(path))
+        found[prefix] = out
+    return [path for prefix in sorted(found) for path in found[prefix]]
+
+
+def scan_file(path: Path, within: Path | None = None) -> list[CiUrl]:
     """Every Azure URL in one file (a file that cannot be read yields none).
 
-    Only regular files inside their folder are read: a symbolic link that leads out of it, a
-    FIFO or a device is passed over, like the walk does for the files azfeeds edits.
+    Only regular files inside ``within`` (default: their folder) are read: a symbolic link that
+    leads out of it, a FIFO or a device is passed over, like the walk does for the files azfeeds
+    edits.
     """
     try:
         if path.is_symlink():
             real = os.path.realpath(path)
-            folder = os.path.realpath(path.parent)
+            folder = os.path.realpath(within if within is not None else path.parent)
             if os.path.commonpath([real, folder]) != folder:
                 return []
         if not path.is_file() or path.stat().st_size > MAX_BYTES:
@@ -120,6 +148,7 @@ def findings(
     table: FeedTable | None,
     *,
     url_command: bool = False,
+    recursive: bool = False,
 ) -> list[Finding]:
     """One finding per Azure URL of the CI files under ``roots``.
 
@@ -129,12 +158,13 @@ def findings(
     out: list[Finding] = []
     seen: set[str] = set()
     for root in roots:
-        for path in ci_files(root):
+        for path in ci_files(root, recursive):
             key = os.path.normcase(os.path.abspath(path))
             if key in seen:
                 continue
             seen.add(key)
-            out.extend(_file_findings(path, scan_file(path), project_orgs, table, url_command))
+            urls = scan_file(path, root)
+            out.extend(_file_findings(path, urls, project_orgs, table, url_command))
     return out
 
 

@@ -115,7 +115,7 @@ def diagnose(
     elif provider is not None:
         requests = org_requests(everything)
         if outside:
-            requests = merge_requests([*requests, *_outside_requests(paths, env)])
+            requests = merge_requests([*requests, *_outside_requests(paths, env, recursive)])
         table, failures = provider(requests)
         answered = table.sorted_orgs()
         table = table.merged_with(table_from_annotations(everything))
@@ -154,7 +154,7 @@ def diagnose(
         index.fixes[:] = list(dict.fromkeys(index.fixes))
     findings: list[Finding] = []
     if outside:
-        findings = _outside_findings(paths, indexes, env, table, url_command, read)
+        findings = _outside_findings(paths, indexes, env, table, url_command, read, recursive)
     for finding in findings:
         finding.fixes[:] = list(dict.fromkeys(finding.fixes))
     return DoctorReport(
@@ -186,7 +186,9 @@ def _key(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
-def _outside_requests(paths: Sequence[Path], env: Mapping[str, str]) -> list[OrgRequest]:
+def _outside_requests(
+    paths: Sequence[Path], env: Mapping[str, str], recursive: bool
+) -> list[OrgRequest]:
     """The organizations named only outside the config files (variables, CI files), so that
     the feed table can give their replacement URLs too. A ``name=`` before an URL (``UV_INDEX``)
     is a uv index name, whose UV_INDEX_<NAME>_* credential the feeds API may then use."""
@@ -197,10 +199,10 @@ def _outside_requests(paths: Sequence[Path], env: Mapping[str, str]) -> list[Org
 
     urls = [(name, url, "an index variable") for name, url in variable_urls(env)]
     for root in (p for p in (paths or [Path(".")]) if p.is_dir()):
-        for path in ciscan.ci_files(root):
+        for path in ciscan.ci_files(root, recursive):
             urls.extend(
                 (item.index_name, item.url, f"{path.as_posix()}:{item.line}")
-                for item in ciscan.scan_file(path)
+                for item in ciscan.scan_file(path, root)
             )
     return [
         OrgRequest(
@@ -236,6 +238,7 @@ def _outside_findings(
     table: FeedTable,
     url_command: bool,
     read: list[str],
+    recursive: bool,
 ) -> list[Finding]:
     from . import ciscan
     from .outside import (
@@ -270,7 +273,7 @@ def _outside_findings(
         read.append(f".pypirc {shown(pypirc, env)}")
     out.extend(pypirc_findings(env))
     roots = [p for p in (paths or [Path(".")]) if p.is_dir()]
-    ci = ciscan.findings(roots, orgs_by_host, table, url_command=url_command)
+    ci = ciscan.findings(roots, orgs_by_host, table, url_command=url_command, recursive=recursive)
     read.extend(dict.fromkeys(f"CI file {f.source.rsplit(':', 1)[0]}" for f in ci))
     out.extend(ci)
     return out

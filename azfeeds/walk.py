@@ -214,10 +214,22 @@ def _is_dir_given(given: Path) -> bool:
         raise FileError(f"cannot read: {exc.strerror}", path=given) from None
 
 
-def _walk_dir(
-    root: Path, recursive: bool, warnings: list[str], refused: set[str]
-) -> Iterator[Candidate]:
-    root_real = os.path.realpath(root)
+def is_inside(path: str, root_real: str) -> bool:
+    """Whether ``path``, its symbolic links resolved, stays in the tree whose real path is
+    ``root_real``."""
+    target = os.path.realpath(path)
+    return target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def directories(
+    root: Path, recursive: bool, warnings: list[str]
+) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """The directories a walk of ``root`` visits, each as its path prefix (``""`` for ``.``,
+    else the directory and a separator) and its entries.
+
+    Without ``recursive``, only ``root``. Otherwise its subdirectories too, except hidden ones,
+    SKIP_DIRS and virtual environments (a ``pyvenv.cfg`` inside); a symbolic link to a directory
+    is never entered."""
     top = os.path.normpath(root)
     # paths are built as prefix + name: no normpath per file ("." gives plain relative names)
     stack = [(top, "" if top == os.curdir else top + os.sep)]
@@ -230,6 +242,25 @@ def _walk_dir(
             continue
         if directory != top and "pyvenv.cfg" in [e.name for e in entries]:
             continue  # a virtual environment
+        if recursive:
+            for entry in entries:
+                try:
+                    if not entry.is_dir(follow_symlinks=False):
+                        continue
+                except OSError:
+                    continue
+                name = entry.name
+                if name[0] != "." and name not in SKIP_DIRS:
+                    path = prefix + name
+                    stack.append((path, path + os.sep))
+        yield prefix, entries
+
+
+def _walk_dir(
+    root: Path, recursive: bool, warnings: list[str], refused: set[str]
+) -> Iterator[Candidate]:
+    root_real = os.path.realpath(root)
+    for prefix, entries in directories(root, recursive, warnings):
         for entry in entries:
             name = entry.name
             try:
@@ -238,9 +269,6 @@ def _walk_dir(
             except OSError:
                 continue
             if is_dir:
-                if recursive and not name.startswith(".") and name not in SKIP_DIRS:
-                    path = prefix + name
-                    stack.append((path, path + os.sep))
                 continue
             kind = classify(name)
             if kind is None:
@@ -248,14 +276,12 @@ def _walk_dir(
             if not is_link and not entry.is_file(follow_symlinks=False):
                 continue  # a FIFO, socket or device: never opened
             if is_link:
-                target = os.path.realpath(entry.path)
-                inside = target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep)
-                if not inside:
+                if not is_inside(entry.path, root_real):
                     warnings.append(
                         f"{prefix + name}: skipped, a symbolic link that points out of the tree"
                     )
                     refused.add(os.path.normpath(prefix + name))
                     continue
-                if not os.path.isfile(target):
+                if not os.path.isfile(entry.path):
                     continue
             yield Candidate(prefix + name, kind, False, is_link)

@@ -340,6 +340,63 @@ def test_ci_file_with_two_organizations_is_a_401_risk(home: Path) -> None:
     assert doctor(project, "--map", str(MAP))["result"]["problems"] == 0
 
 
+def test_ci_files_in_subfolders_need_recursive_and_follow_the_walk_rules(home: Path) -> None:
+    """A monorepo: the services' Dockerfiles and workflows are found with --recursive only;
+    copies inside a virtual environment, node_modules or a hidden folder, and a link out of the
+    tree, are not read; rewrite --recursive leaves every CI file byte for byte."""
+    project = home / "project"
+    service = project / "services" / "api"
+    files = {
+        "services/api/Dockerfile": f"FROM python:3.12\nRUN pip install --index-url {A_NAME} a\n",
+        "services/api/.github/workflows/build.yml": f"env:\n  UV_INDEX: b={B_NAME}\n",
+        "services/api/pipelines/deploy.yaml": f"variables:\n  PIP_INDEX_URL: {B_NAME}\n",
+        ".venv/Dockerfile": f"RUN pip install --index-url {B_NAME} x\n",
+        "node_modules/pkg/Dockerfile": f"RUN pip install --index-url {B_NAME} x\n",
+        "services/env/pyvenv.cfg": "home = /usr/bin\n",
+        "services/env/tox.ini": f"[testenv]\nsetenv = PIP_INDEX_URL={B_NAME}\n",
+        ".cache/tox.ini": f"[testenv]\nsetenv = PIP_INDEX_URL={B_NAME}\n",
+    }
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    outside = home / "elsewhere"
+    outside.mkdir()
+    (outside / "Dockerfile").write_text(f"RUN pip install --index-url {B_NAME} x\n")
+    (service / "Containerfile").symlink_to(outside / "Dockerfile")
+    (service / "lib").symlink_to(outside, target_is_directory=True)
+    (service / "pyproject.toml").write_text(
+        f'[project]\nname = "api"\n\n[[tool.uv.index]]\nname = "a"\nurl = "{A_NAME}"\n'
+    )
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file() and not p.is_symlink()}
+
+    assert findings(doctor(project, "--map", str(MAP)), "ci-file") == []
+    doc = doctor(project, "--map", str(MAP), "--recursive")
+    found = {f["source"]: f for f in findings(doc, "ci-file")}
+    assert list(found) == [
+        "services/api/Dockerfile:2",
+        "services/api/.github/workflows/build.yml:2",
+        "services/api/pipelines/deploy.yaml:2",
+    ]
+    assert found["services/api/Dockerfile:2"]["fixes"] == [f"use {A_UUID}"]
+    # the two organizations of the project and its CI files share the host: a 401 risk
+    risk = found["services/api/pipelines/deploy.yaml:2"]["checks"]["401 risk"]
+    assert risk.startswith("high: 2 organizations")
+    assert "CI file services/api/Dockerfile" in doc["result"]["sources_read"]
+    # named from where doctor runs: a subfolder given as PATH keeps its prefix
+    sub = doctor(project / "services", "--map", str(MAP), "--recursive", "api")
+    assert [f["source"] for f in findings(sub, "ci-file")] == [
+        "api/Dockerfile:2",
+        "api/.github/workflows/build.yml:2",
+        "api/pipelines/deploy.yaml:2",
+    ]
+
+    result = run_cli(["rewrite", "--recursive", "--map", str(MAP)], cwd=project)
+    assert result.code == 0, result.output
+    after = {p: p.read_bytes() for p in before}
+    changed = [p.relative_to(project).as_posix() for p in before if after[p] != before[p]]
+    assert changed == ["services/api/pyproject.toml"]
+
+
 # -- a working setup ----------------------------------------------------------------------------
 
 
