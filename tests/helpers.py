@@ -88,3 +88,32 @@ def write_fake_az(bin_dir: Path, source: str) -> Path:
     az.write_text(f"#!{sys.executable}\n{source}")
     az.chmod(0o755)
     return az
+
+
+def run_uv(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str], cache_dir: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run the real uv (the pinned dev dependency) as a test would: none of the caller's
+    ``UV_*`` or virtualenv settings, ``env`` on top, a fresh cache, this interpreter, no
+    downloads of Python, no progress bars or colour."""
+    from uv import find_uv_bin
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+    full.update(env)
+    full.update(
+        {
+            "UV_CACHE_DIR": str(cache_dir),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_PYTHON": sys.executable,
+            "UV_NO_PROGRESS": "1",
+            "NO_COLOR": "1",
+        }
+    )
+    return subprocess.run(
+        [str(find_uv_bin()), *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

@@ -8,7 +8,6 @@ for every uv call.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -17,18 +16,12 @@ from typing import Any
 
 import pytest
 from emulator_client import Emulator, sample_config
-from helpers import Result, run_proc
+from helpers import Result, run_proc, run_uv
 
 pytestmark = pytest.mark.e2e
 
 PAT_A = "e2e-pat-a-4d1c"
 PAT_B = "e2e-pat-b-93fe"
-
-
-def uv_binary() -> str:
-    from uv import find_uv_bin
-
-    return str(find_uv_bin())
 
 
 def config() -> dict[str, Any]:
@@ -57,25 +50,11 @@ class Project:
 
     def uv(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         self.calls += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
-        env.update(self.env)
-        env.update(
-            {
-                "UV_CACHE_DIR": str(self.root.parent / f"uv-cache-{self.calls}"),
-                "UV_PYTHON_DOWNLOADS": "never",
-                "UV_PYTHON": sys.executable,
-                "UV_NO_PROGRESS": "1",
-                "XDG_CONFIG_HOME": str(self.root.parent / "xdg"),
-                "NO_COLOR": "1",
-            }
-        )
-        return subprocess.run(
-            [uv_binary(), *args],
-            cwd=cwd or self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
+        return run_uv(
+            args,
+            cwd or self.root,
+            {**self.env, "XDG_CONFIG_HOME": str(self.root.parent / "xdg")},
+            self.root.parent / f"uv-cache-{self.calls}",
         )
 
     def azfeeds(self, *args: str, cwd: Path | None = None) -> Result:

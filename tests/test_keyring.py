@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from emulator_client import Emulator, sample_config
-from helpers import Result, run_proc, write_fake_az
+from helpers import Result, run_proc, run_uv, write_fake_az
 
 from azfeeds.keyring_probe import keyring_get, provider_in_text
 
@@ -110,28 +110,12 @@ class KeyringProject:
         }
 
     def uv(self, *args: str) -> subprocess.CompletedProcess[str]:
-        from uv import find_uv_bin
-
         self.calls += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
-        env.update(self.env)
-        env.update(
-            {
-                "UV_CACHE_DIR": str(self.root.parent / f"uv-cache-{self.calls}"),
-                "UV_PYTHON_DOWNLOADS": "never",
-                "UV_PYTHON": sys.executable,
-                "UV_NO_PROGRESS": "1",
-                "XDG_CONFIG_HOME": str(self.root.parent / "xdg"),
-                "NO_COLOR": "1",
-            }
-        )
-        return subprocess.run(
-            [str(find_uv_bin()), *args],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
+        return run_uv(
+            args,
+            self.root,
+            {**self.env, "XDG_CONFIG_HOME": str(self.root.parent / "xdg")},
+            self.root.parent / f"uv-cache-{self.calls}",
         )
 
     def azfeeds(self, *args: str, stdin: str = "") -> Result:

@@ -8,15 +8,13 @@ the source; ``rewrite --user`` fixes it, and uv passes.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from emulator_client import Emulator, sample_config
-from helpers import Result, run_proc
+from helpers import Result, run_proc, run_uv
 
 pytestmark = pytest.mark.e2e
 
@@ -61,28 +59,8 @@ class Setup:
         )
 
     def uv(self, *args: str) -> subprocess.CompletedProcess[str]:
-        from uv import find_uv_bin
-
         self.calls += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
-        env.update(self.env)
-        env.update(
-            {
-                "UV_CACHE_DIR": str(self.tmp / f"uv-cache-{self.calls}"),
-                "UV_PYTHON_DOWNLOADS": "never",
-                "UV_PYTHON": sys.executable,
-                "UV_NO_PROGRESS": "1",
-                "NO_COLOR": "1",
-            }
-        )
-        return subprocess.run(
-            [str(find_uv_bin()), *args],
-            cwd=self.project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        return run_uv(args, self.project, self.env, self.tmp / f"uv-cache-{self.calls}")
 
     def azfeeds(self, *args: str) -> Result:
         return run_proc(list(args), cwd=self.project, env=self.env)
