@@ -479,6 +479,15 @@ def sample_config() -> dict[str, Any]:
     }
 
 
+def own_pats_config(pat_a: str, pat_b: str, *, token_a: str | None = None) -> dict[str, Any]:
+    """``sample_config()`` with one PAT per organization (and orgA's Entra token, if given)."""
+    cfg = sample_config()
+    org_a, org_b = cfg["organizations"]
+    org_a["pats"], org_a["tokens"] = [pat_a], [token_a] if token_a else []
+    org_b["pats"], org_b["tokens"] = [pat_b], []
+    return cfg
+
+
 @pytest.fixture
 def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
     """``make(config, *, extra_args=()) -> Emulator``; all are stopped at teardown."""

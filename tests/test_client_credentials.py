@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_client import Emulator, sample_config
+from emulator_client import Emulator, own_pats_config
 from helpers import run_cli
 
 from azfeeds.clientcreds import (
@@ -209,11 +209,7 @@ def test_governed_variables_are_never_expanded(variable: str, client: str) -> No
 
 
 def config() -> dict[str, Any]:
-    cfg = sample_config()
-    org_a, org_b = cfg["organizations"]
-    org_a["pats"], org_a["tokens"] = [PAT_A], []
-    org_b["pats"], org_b["tokens"] = [PAT_B], []
-    return cfg
+    return own_pats_config(PAT_A, PAT_B)
 
 
 @pytest.fixture(scope="module")

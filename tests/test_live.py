@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_client import Emulator, sample_config
+from emulator_client import Emulator, own_pats_config
 from helpers import Result, run_cli, run_proc
 
 PAT_A = "canary-pat-a-" + secrets.token_hex(6)
@@ -20,11 +20,7 @@ CANARIES = (PAT_A, PAT_B, TOKEN_A)
 
 
 def config() -> dict[str, Any]:
-    cfg = sample_config()
-    org_a, org_b = cfg["organizations"]
-    org_a["pats"], org_a["tokens"] = [PAT_A], [TOKEN_A]
-    org_b["pats"], org_b["tokens"] = [PAT_B], []
-    return cfg
+    return own_pats_config(PAT_A, PAT_B, token_a=TOKEN_A)
 
 
 @pytest.fixture(scope="module")

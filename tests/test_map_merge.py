@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_client import Emulator, sample_config
+from emulator_client import Emulator, own_pats_config
 from helpers import run_cli
 
 from azfeeds.errors import FileError
@@ -126,11 +126,7 @@ PAT_B = "canary-merge-b-" + secrets.token_hex(6)
 
 
 def config() -> dict[str, Any]:
-    cfg = sample_config()
-    org_a, org_b = cfg["organizations"]
-    org_a["pats"], org_a["tokens"] = [PAT_A], []
-    org_b["pats"], org_b["tokens"] = [PAT_B], []
-    return cfg
+    return own_pats_config(PAT_A, PAT_B)
 
 
 def one_org_project(root: Path, emu: Emulator, org: str) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_client import Emulator, sample_config
+from emulator_client import Emulator, own_pats_config
 from helpers import Result, run_cli
 
 PAT_A = "canary-gen-a-" + secrets.token_hex(6)
@@ -29,11 +29,7 @@ API_ROUTES = {"feeds", "views", "projects"}
 
 
 def config() -> dict[str, Any]:
-    cfg = sample_config()
-    org_a, org_b = cfg["organizations"]
-    org_a["pats"], org_a["tokens"] = [PAT_A], []
-    org_b["pats"], org_b["tokens"] = [PAT_B], []
-    return cfg
+    return own_pats_config(PAT_A, PAT_B)
 
 
 @pytest.fixture(scope="module")
