@@ -243,7 +243,6 @@ def _outside_findings(
     from . import ciscan
     from .outside import (
         ENDPOINT_VARIABLES,
-        INDEX_VARIABLES,
         endpoint_lists,
         netrc_findings,
         netrc_path,
@@ -251,6 +250,7 @@ def _outside_findings(
         pypirc_path,
         variable_urls,
     )
+    from .urlvalue import INDEX_VARIABLES
     from .userconfig import shown
 
     orgs_by_host: dict[str, set[str]] = defaultdict(set)

@@ -21,15 +21,8 @@ from pathlib import Path
 
 from .table import FeedTable
 from .urls import CLOUD_HOST, LEGACY_SUFFIX, AzureUrl, UrlError, encode_name, parse_azure_url
+from .urlvalue import INDEX_VARIABLES
 
-INDEX_VARIABLES = (
-    "UV_INDEX",
-    "UV_DEFAULT_INDEX",
-    "UV_INDEX_URL",
-    "UV_EXTRA_INDEX_URL",
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-)
 ENDPOINT_VARIABLES = (
     "VSS_NUGET_EXTERNAL_FEED_ENDPOINTS",
     "ARTIFACTS_CREDENTIALPROVIDER_FEED_ENDPOINTS",
