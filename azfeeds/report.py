@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .record import Record
 from .secrets import scrub
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def _plain(value: Any, userinfo: bool = True) -> Any:
         return value.value
     if isinstance(value, Path):
         return value.as_posix()
+    if isinstance(value, Record):
+        return {name: _plain(getattr(value, name), userinfo) for name in value.fields}
     if is_dataclass(value) and not isinstance(value, type):
         return {k: _plain(v, userinfo) for k, v in asdict(value).items()}
     if isinstance(value, dict):
