@@ -16,7 +16,7 @@ from __future__ import annotations
 import configparser
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .table import FeedTable
@@ -82,7 +82,7 @@ def replacement(url: AzureUrl, table: FeedTable | None) -> AzureUrl | None:
         project = feed.project.id
     elif feed.project is not None:
         return None
-    return replace(url, project=project, feed=feed.id, view=view)
+    return url.replace(project=project, feed=feed.id, view=view)
 
 
 def scoped_fix(url: AzureUrl, table: FeedTable | None) -> AzureUrl | None:
@@ -93,7 +93,7 @@ def scoped_fix(url: AzureUrl, table: FeedTable | None) -> AzureUrl | None:
     feed = org.find_feed(url.feed_name) if org is not None else None
     if feed is None or feed.project is None:
         return None
-    return replace(url, project=encode_name(feed.project.name))
+    return url.replace(project=encode_name(feed.project.name))
 
 
 def fix_for(url: AzureUrl, table: FeedTable | None, url_command: bool) -> str:
@@ -394,7 +394,7 @@ def pypirc_findings(env: Mapping[str, str]) -> list[Finding]:
 def upload_url(url: AzureUrl) -> AzureUrl:
     """The same feed's upload endpoint (trailing slash as written)."""
     rest = "/" if url.rest.startswith("/") else url.rest
-    return replace(url, endpoint="upload", rest=rest)
+    return url.replace(endpoint="upload", rest=rest)
 
 
 def publish_check(problems: list[str], fixes: list[str], url: AzureUrl) -> None:

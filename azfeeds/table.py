@@ -19,45 +19,60 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from .errors import FileError
+from .record import Record, Value
 from .urls import AzureUrl, OrgKey, UrlError, is_uuid, parse_azure_url
 
 MAP_SCHEMA_VERSION = 1
 MAX_MAP_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(Value):
     """An Azure DevOps project."""
 
-    id: str
-    name: str
+    __slots__ = ("id", "name")
+    id: Final[str]
+    name: Final[str]
+
+    def __init__(self, id: str, name: str) -> None:
+        self.id = id
+        self.name = name
 
 
-@dataclass(frozen=True)
-class View:
+class View(Value):
     """A feed view (``@Local``, ``@Release``...)."""
 
-    id: str
-    name: str
+    __slots__ = ("id", "name")
+    id: Final[str]
+    name: Final[str]
+
+    def __init__(self, id: str, name: str) -> None:
+        self.id = id
+        self.name = name
 
 
-@dataclass(frozen=True)
-class Feed:
+class Feed(Value):
     """A feed; ``project`` is None for an organization-scoped feed.
 
     ``views`` is None when the views were not fetched.
     """
 
-    id: str
-    name: str
-    project: Project | None
-    views: tuple[View, ...] | None = None
+    __slots__ = ("id", "name", "project", "views")
+    id: Final[str]
+    name: Final[str]
+    project: Final[Project | None]
+    views: Final[tuple[View, ...] | None]
+
+    def __init__(
+        self, id: str, name: str, project: Project | None, views: tuple[View, ...] | None = None
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.project = project
+        self.views = views
 
     @property
     def scope(self) -> str:
@@ -73,36 +88,61 @@ class Feed:
         return None
 
 
-@dataclass(frozen=True)
-class Organization:
+class Organization(Value):
     """One organization (cloud) or collection (server) and its feeds."""
 
-    name: str
-    url: str
-    feeds: tuple[Feed, ...]
-    complete: bool = True  # False when built from readable names: absence proves nothing
-    api_version: str | None = None  # the feeds API version that answered (map file, doctor)
-    credential: str | None = None  # where the credential of the live lookup came from; not saved
+    __slots__ = (
+        "name",
+        "url",
+        "feeds",
+        "complete",
+        "api_version",
+        "credential",
+        "_by_id",
+        "_by_name",
+    )
+    name: Final[str]
+    url: Final[str]
+    feeds: Final[tuple[Feed, ...]]
+    complete: Final[bool]  # False when built from readable names: absence proves nothing
+    api_version: Final[str | None]  # the feeds API version that answered (map file, doctor)
+    credential: Final[str | None]  # where the credential of the live lookup came from; not saved
+    _by_id: dict[str, Feed] | None  # the feeds by casefolded id, made on first lookup
+    _by_name: dict[str, Feed] | None  # the feeds by casefolded name, made on first lookup
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        feeds: tuple[Feed, ...],
+        complete: bool = True,
+        api_version: str | None = None,
+        credential: str | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.feeds = feeds
+        self.complete = complete
+        self.api_version = api_version
+        self.credential = credential
+        self._by_id = None
+        self._by_name = None
 
     @property
     def key(self) -> OrgKey:
         """The identity that URLs of this organization share."""
         return org_key_for_base(self.url, self.name)
 
-    @cached_property
-    def _by_id(self) -> dict[str, Feed]:
-        return {f.id.casefold(): f for f in self.feeds}
-
-    @cached_property
-    def _by_name(self) -> dict[str, Feed]:
-        return {f.name.casefold(): f for f in self.feeds}
-
     def feed_by_id(self, feed_id: str) -> Feed | None:
         """The feed with this UUID."""
+        if self._by_id is None:
+            self._by_id = {f.id.casefold(): f for f in self.feeds}
         return self._by_id.get(feed_id.casefold())
 
     def feed_by_name(self, name: str) -> Feed | None:
         """The feed with this (case-insensitive) name; names are unique per organization."""
+        if self._by_name is None:
+            self._by_name = {f.name.casefold(): f for f in self.feeds}
         return self._by_name.get(name.casefold())
 
     def find_feed(self, name_or_id: str) -> Feed | None:
@@ -139,11 +179,14 @@ def org_key_for_base(url: str, name: str) -> OrgKey:
     return parsed.org_key
 
 
-@dataclass
-class FeedTable:
+class FeedTable(Record):
     """Organizations by key. Built from the feeds API, a map file, or readable comments."""
 
-    organizations: dict[OrgKey, Organization] = field(default_factory=dict)
+    __slots__ = ("organizations",)
+    organizations: dict[OrgKey, Organization]
+
+    def __init__(self, organizations: dict[OrgKey, Organization] | None = None) -> None:
+        self.organizations = {} if organizations is None else organizations
 
     def add(self, org: Organization) -> None:
         """Add or replace an organization."""
@@ -440,13 +483,13 @@ def merge_organizations(a: Organization, b: Organization) -> Organization | str:
         if why is not None:
             return why
         if mine.views is None and feed.views is not None:
-            feeds[mine.id] = replace(mine, views=feed.views)
+            feeds[mine.id] = mine.replace(views=feed.views)
         elif mine.views is not None and feed.views is not None:
             extra = tuple(v for v in feed.views if mine.find_view(v.id) is None)
             if extra:
-                feeds[mine.id] = replace(mine, views=(*mine.views, *extra))
+                feeds[mine.id] = mine.replace(views=(*mine.views, *extra))
     # replace() keeps every other field of the first map's entry as it was
-    return replace(a, feeds=tuple(feeds.values()), complete=a.complete and b.complete)
+    return a.replace(feeds=tuple(feeds.values()), complete=a.complete and b.complete)
 
 
 def merge_maps(tables: Sequence[tuple[str, FeedTable]]) -> FeedTable:

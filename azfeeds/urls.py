@@ -8,10 +8,12 @@ so ``str(parse_azure_url(s)) == s`` for every URL this module accepts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 from enum import Enum
 from functools import cache, lru_cache
+from typing import Final
 from urllib.parse import quote, unquote
+
+from .record import Value
 
 UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
@@ -209,38 +211,89 @@ def decode_segment(segment: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class OrgKey:
+class OrgKey(Value):
     """Identity of an organization (cloud) or collection (server), used to group URLs.
 
     The cloud host and the legacy ``<org>.pkgs.visualstudio.com`` host share one key per org name.
     """
 
-    family: str  # "cloud" or "server"
-    name: str  # casefolded org name (cloud) or "host/base" (server), casefolded
+    __slots__ = ("family", "name")
+    family: Final[str]  # "cloud" or "server"
+    name: Final[str]  # casefolded org name (cloud) or "host/base" (server), casefolded
+
+    def __init__(self, family: str, name: str) -> None:
+        self.family = family
+        self.name = name
 
     def __str__(self) -> str:
         return self.name
 
 
-@dataclass(frozen=True)
-class AzureUrl:
+class AzureUrl(Value):
     """One Azure Artifacts PyPI URL, split into the parts that azfeeds may change and the rest."""
 
-    scheme: str
-    userinfo: str | None
-    hostport: str
-    host_kind: HostKind
-    base: str  # path before the project segment, as written: "/orgA", "", "/tfs/Coll"
-    org: str  # decoded organization (cloud) or collection (server) name
-    project: str | None  # raw segment, as written
-    feed: str  # raw segment, as written
-    view: str | None  # raw segment, as written
-    view_sep: str  # "@" or "%40" as written; "" when there is no view
-    packaging: str  # "_packaging" as written
-    pypi: str  # "pypi" as written
-    endpoint: str  # "simple" or "upload" as written
-    rest: str  # everything after the endpoint: "/", "", query, fragment
+    __slots__ = (
+        "scheme",
+        "userinfo",
+        "hostport",
+        "host_kind",
+        "base",
+        "org",
+        "project",
+        "feed",
+        "view",
+        "view_sep",
+        "packaging",
+        "pypi",
+        "endpoint",
+        "rest",
+    )
+    scheme: Final[str]
+    userinfo: Final[str | None]
+    hostport: Final[str]
+    host_kind: Final[HostKind]
+    base: Final[str]  # path before the project segment, as written: "/orgA", "", "/tfs/Coll"
+    org: Final[str]  # decoded organization (cloud) or collection (server) name
+    project: Final[str | None]  # raw segment, as written
+    feed: Final[str]  # raw segment, as written
+    view: Final[str | None]  # raw segment, as written
+    view_sep: Final[str]  # "@" or "%40" as written; "" when there is no view
+    packaging: Final[str]  # "_packaging" as written
+    pypi: Final[str]  # "pypi" as written
+    endpoint: Final[str]  # "simple" or "upload" as written
+    rest: Final[str]  # everything after the endpoint: "/", "", query, fragment
+
+    def __init__(
+        self,
+        scheme: str,
+        userinfo: str | None,
+        hostport: str,
+        host_kind: HostKind,
+        base: str,
+        org: str,
+        project: str | None,
+        feed: str,
+        view: str | None,
+        view_sep: str,
+        packaging: str,
+        pypi: str,
+        endpoint: str,
+        rest: str,
+    ) -> None:
+        self.scheme = scheme
+        self.userinfo = userinfo
+        self.hostport = hostport
+        self.host_kind = host_kind
+        self.base = base
+        self.org = org
+        self.project = project
+        self.feed = feed
+        self.view = view
+        self.view_sep = view_sep
+        self.packaging = packaging
+        self.pypi = pypi
+        self.endpoint = endpoint
+        self.rest = rest
 
     def __str__(self) -> str:
         auth = f"{self.userinfo}@" if self.userinfo is not None else ""
@@ -343,10 +396,10 @@ class AzureUrl:
         a look-alike in other scripts cannot pass for the genuine host)."""
         url = self
         if not self.hostport.isascii():
-            url = replace(url, hostport=shown_host(self.hostport))
+            url = url.replace(hostport=shown_host(self.hostport))
         if url.userinfo is None:
             return str(url)
-        return str(replace(url, userinfo=redact_userinfo(url.userinfo)))
+        return str(url.replace(userinfo=redact_userinfo(url.userinfo)))
 
     def with_segments(self, project: str | None, feed: str, view: str | None) -> AzureUrl:
         """The same URL with other raw project, feed and view segments (everything else kept)."""
@@ -354,11 +407,11 @@ class AzureUrl:
             raise ValueError("cannot add or remove the project segment")
         if (view is None) != (self.view is None):
             raise ValueError("cannot add or remove the view segment")
-        return replace(self, project=project, feed=feed, view=view)
+        return self.replace(project=project, feed=feed, view=view)
 
     def without_userinfo(self) -> AzureUrl:
         """The same URL without ``user:secret@``."""
-        return self if self.userinfo is None else replace(self, userinfo=None)
+        return self if self.userinfo is None else self.replace(userinfo=None)
 
     def without_password(self) -> AzureUrl:
         """The same URL with the password part of its userinfo removed; a user name stays (a
@@ -368,7 +421,7 @@ class AzureUrl:
         user, password = split_userinfo(self.userinfo)
         if password is None:
             return self
-        return replace(self, userinfo=user or None)
+        return self.replace(userinfo=user or None)
 
     def shareable(self) -> AzureUrl:
         """What may be copied to a new place (a twin): no secret, but a keyring hint or
@@ -384,14 +437,20 @@ def format_readable(project: str | None, feed: str, view: str | None, view_sep: 
     return text
 
 
-@dataclass(frozen=True)
-class Readable:
+class Readable(Value):
     """A parsed readable name: raw project, feed and view segments."""
 
-    project: str | None
-    feed: str
-    view: str | None
-    view_sep: str
+    __slots__ = ("project", "feed", "view", "view_sep")
+    project: Final[str | None]
+    feed: Final[str]
+    view: Final[str | None]
+    view_sep: Final[str]
+
+    def __init__(self, project: str | None, feed: str, view: str | None, view_sep: str) -> None:
+        self.project = project
+        self.feed = feed
+        self.view = view
+        self.view_sep = view_sep
 
     def __str__(self) -> str:
         return format_readable(self.project, self.feed, self.view, self.view_sep)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,7 +126,7 @@ def _word(token: str, start: int, name: str | None, pinned: tuple[str, ...]) -> 
         )
         return Word(start, end, name, token, None, secret, why)
     if url is not None and userinfo is not None:
-        url = replace(url, userinfo=userinfo)
+        url = url.replace(userinfo=userinfo)
     return Word(start, end, name, token, url, secret)
 
 
@@ -203,7 +203,7 @@ def org_requests(values: Sequence[Value], mode: str) -> list[OrgRequest]:
                 OrgRequest(
                     url.org_key,
                     url.org,
-                    replace(url, userinfo=None),
+                    url.replace(userinfo=None),
                     frozenset([url.feed_name.casefold()] if url.view is not None else []),
                     refs if word.name else (),
                     frozenset([] if is_uuid(url.feed) else [url.feed_name]),
