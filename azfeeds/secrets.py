@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import cache
 from typing import Any
 
 from .urls import redact_text
@@ -16,9 +17,11 @@ from .urls import redact_text
 _lock = threading.Lock()
 _known: set[str] = set()
 
-_AUTH_RE = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9+/=._\-~]{8,}")
-_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
-_FIELD_RE = re.compile(
+# Credential shapes. Compiled on first use (_compiled), and only tried on text that holds the
+# literal part each pattern needs (_may_hold): most output never needs them.
+_AUTH = r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9+/=._\-~]{8,}"
+_JWT = r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"
+_FIELD = (
     r'(?i)("(?:access_?token|refresh_?token|id_?token|client_?secret|password|client_?assertion'
     r'|oidcToken|accessToken)"\s*:\s*")([^"]{8,})(")'
 )
@@ -29,9 +32,21 @@ MASK = "***"
 # marks that reorder text (bidirectional overrides and isolates). Tab is kept; newline too,
 # except in one-line messages, where it would forge a line of azfeeds' own.
 _UNPRINTABLE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_UNPRINTABLE_RE = re.compile(f"[{_UNPRINTABLE}]")
-_UNPRINTABLE_LINE_RE = re.compile(f"[\n{_UNPRINTABLE}]")
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _may_hold(text: str, *words: str) -> bool:
+    """Whether ``text`` may match a case-insensitive pattern that needs one of ``words``
+    (lower-case ASCII). Non-ASCII text always may: under re.IGNORECASE, "\u017f" matches "s"."""
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return any(word in lower for word in words)
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -43,7 +58,12 @@ def _escape(m: re.Match[str]) -> str:
 def printable(text: str, *, one_line: bool = False) -> str:
     """``text`` with control characters and text-reordering marks shown as escapes (``\\x1b``,
     ``\\u202e``; with ``one_line``, newlines as ``\\n`` too)."""
-    pattern = _UNPRINTABLE_LINE_RE if one_line else _UNPRINTABLE_RE
+    if text.isascii():
+        # ASCII's unprintable characters are its controls: quick to rule out without a pattern
+        rest = text.replace("\t", "") if one_line else text.replace("\t", "").replace("\n", "")
+        if rest.isprintable():
+            return text
+    pattern = _compiled(f"[\n{_UNPRINTABLE}]" if one_line else f"[{_UNPRINTABLE}]")
     if pattern.search(text) is None:
         return text
     return pattern.sub(_escape, text)
@@ -72,9 +92,12 @@ def scrub(text: str, *, userinfo: bool = True) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, MASK)
-    text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    text = _JWT_RE.sub(MASK, text)
-    text = _FIELD_RE.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
+    if _may_hold(text, "bearer", "basic"):
+        text = _compiled(_AUTH).sub(lambda m: f"{m.group(1)} {MASK}", text)
+    if "eyJ" in text:
+        text = _compiled(_JWT).sub(MASK, text)
+    if '"' in text and _may_hold(text, "token", "secret", "password", "assertion"):
+        text = _compiled(_FIELD).sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
     return redact_text(text) if userinfo else text
 
 

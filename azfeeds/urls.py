@@ -52,7 +52,8 @@ _LEADING_PLACEHOLDER = f"(?:{_ONE_PLACEHOLDER})+"
 _ANY_PLACEHOLDER = _ONE_PLACEHOLDER
 _COLLECTION_LIKE = r"(?i)(?:defaultcollection|a[0-9a-f]{32})\Z"
 # userinfo inside any URL in free text; used to scrub every line azfeeds prints.
-_TEXT_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@")
+# Compiled on first use (_compiled): most text has no "://" and "@" and never needs it.
+_TEXT_USERINFO = r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@"
 
 
 @cache
@@ -141,7 +142,9 @@ def redact_text(text: str) -> str:
         shown = redact_userinfo(match.group(2))
         return f"{match.group(1)}{shown}@"
 
-    return _TEXT_USERINFO_RE.sub(_sub, text)
+    if "@" not in text or "://" not in text:  # the pattern needs both
+        return text
+    return _compiled(_TEXT_USERINFO).sub(_sub, text)
 
 
 def encode_name(name: str) -> str:

@@ -257,3 +257,46 @@ def test_printable_escapes_what_could_drive_a_terminal(
     from azfeeds.secrets import printable
 
     assert printable(text, one_line=one_line) == shown
+
+
+# The credential patterns are tried only on text holding the literal part each needs, and
+# printable() rules ASCII text out without a pattern. Those shortcuts must never change a result:
+# here every text goes through the patterns alone as well, and both answers must agree.
+_SHORTCUT_TEXTS = [
+    "",
+    "plain text, nothing to hide",
+    "Authorization: Bearer abcdefgh12345678",
+    "authorization: BASIC dXNlcjpwYXNzd29yZA==",
+    "Ba\u017fic dXNlcjpwYXNzd29yZA==",  # long s: matches "s" under IGNORECASE
+    "token eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl here",
+    '{"access_token": "0123456789abcdef", "Password" : "hunter2hunter2"}',
+    '{"\u0130d_token": "0123456789abcdef"}',
+    "https://user:pat0123@pkgs.dev.azure.com/org/_packaging/f/pypi/simple/",
+    "see HTTPS://me@host/x and mailto:someone@example.com",
+    "tab\there, newline\nthere, escape \x1b[31m, bell \x07, del \x7f",
+    "carriage\rreturn",
+    "bidi \u202e override and C1 \x85 and nbsp\u00a0",
+]
+
+
+@pytest.mark.parametrize("text", _SHORTCUT_TEXTS)
+def test_shortcuts_give_the_patterns_answers(text: str) -> None:
+    import re
+
+    from azfeeds import secrets
+    from azfeeds.urls import redact_userinfo
+
+    full = text
+    full = re.sub(secrets._AUTH, lambda m: f"{m.group(1)} {secrets.MASK}", full)
+    full = re.sub(secrets._JWT, secrets.MASK, full)
+    full = re.sub(secrets._FIELD, lambda m: f"{m.group(1)}{secrets.MASK}{m.group(3)}", full)
+    full = re.sub(
+        r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@",
+        lambda m: f"{m.group(1)}{redact_userinfo(m.group(2))}@",
+        full,
+    )
+    assert secrets.scrub(text) == full
+    for one_line in (False, True):
+        chars = f"[\n{secrets._UNPRINTABLE}]" if one_line else f"[{secrets._UNPRINTABLE}]"
+        expected = re.sub(chars, secrets._escape, text)
+        assert secrets.printable(text, one_line=one_line) == expected
