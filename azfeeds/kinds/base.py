@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from ..fsio import Snapshot
+from ..record import Record, Value
 from ..tomlscan import KeyPath, TomlScan
 from ..urls import AzureUrl, Readable, UrlError, parse_azure_url, parse_readable
 
@@ -95,33 +95,85 @@ class Role(str, Enum):
 # -- what a scan finds --------------------------------------------------------------------------
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class Annotation:
+class Annotation(Record):
     """A readable-name comment written by azfeeds, and the span that holds it."""
 
+    __slots__ = ("line", "start", "end", "entries")
     line: int  # the line of the URL(s) it names
     start: int  # span to replace or remove
     end: int
     entries: tuple[Readable | None, ...]
 
+    def __init__(
+        self, line: int, start: int, end: int, entries: tuple[Readable | None, ...]
+    ) -> None:
+        self.line = line
+        self.start = start
+        self.end = end
+        self.entries = entries
 
-@dataclass(frozen=True)
-class Site:
+
+class Site(Value):
     """One index URL in a file."""
 
-    path: Path
-    kind: FileKind
-    role: Role
-    key: str  # human key, e.g. "tool.uv.index[0].url"
-    line: int
-    start: int  # offsets of the URL text inside the file text
-    end: int
-    url: str
-    azure: AzureUrl | None
-    problem: str | None = None  # why this Azure-shaped URL cannot be rewritten
-    index_name: str | None = None
-    entry: KeyPath | None = None  # key path of the index table that holds it (uv indexes)
-    keypath: KeyPath = ()  # TOML key path of the string
+    __slots__ = (
+        "path",
+        "kind",
+        "role",
+        "key",
+        "line",
+        "start",
+        "end",
+        "url",
+        "azure",
+        "problem",
+        "index_name",
+        "entry",
+        "keypath",
+    )
+    path: Final[Path]
+    kind: Final[FileKind]
+    role: Final[Role]
+    key: Final[str]  # human key, e.g. "tool.uv.index[0].url"
+    line: Final[int]
+    start: Final[int]  # offsets of the URL text inside the file text
+    end: Final[int]
+    url: Final[str]
+    azure: Final[AzureUrl | None]
+    problem: Final[str | None]  # why this Azure-shaped URL cannot be rewritten
+    index_name: Final[str | None]
+    entry: Final[KeyPath | None]  # key path of the index table that holds it (uv indexes)
+    keypath: Final[KeyPath]  # TOML key path of the string
+
+    def __init__(
+        self,
+        path: Path,
+        kind: FileKind,
+        role: Role,
+        key: str,
+        line: int,
+        start: int,
+        end: int,
+        url: str,
+        azure: AzureUrl | None,
+        problem: str | None = None,
+        index_name: str | None = None,
+        entry: KeyPath | None = None,
+        keypath: KeyPath = (),
+    ) -> None:
+        self.path = path
+        self.kind = kind
+        self.role = role
+        self.key = key
+        self.line = line
+        self.start = start
+        self.end = end
+        self.url = url
+        self.azure = azure
+        self.problem = problem
+        self.index_name = index_name
+        self.entry = entry
+        self.keypath = keypath
 
     @property
     def location(self) -> str:
@@ -129,19 +181,51 @@ class Site:
         return f"{self.path}:{self.line}"
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class SourceFile:
+class SourceFile(Record):
     """A scanned file."""
 
+    __slots__ = (
+        "snapshot",
+        "kind",
+        "text",
+        "newline",
+        "sites",
+        "annotations",
+        "toml",
+        "pinned",
+        "scanned",
+    )
     snapshot: Snapshot
     kind: FileKind
     text: str
     newline: str
-    sites: list[Site] = field(default_factory=list)
-    annotations: dict[int, Annotation] = field(default_factory=dict)
-    toml: TomlScan | None = None
-    pinned: tuple[str, ...] = ()
-    scanned: bool = True  # False for a lock not scanned yet (see ensure_scanned)
+    sites: list[Site]
+    annotations: dict[int, Annotation]
+    toml: TomlScan | None
+    pinned: tuple[str, ...]
+    scanned: bool  # False for a lock not scanned yet (see ensure_scanned)
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        kind: FileKind,
+        text: str,
+        newline: str,
+        sites: list[Site] | None = None,
+        annotations: dict[int, Annotation] | None = None,
+        toml: TomlScan | None = None,
+        pinned: tuple[str, ...] = (),
+        scanned: bool = True,
+    ) -> None:
+        self.snapshot = snapshot
+        self.kind = kind
+        self.text = text
+        self.newline = newline
+        self.sites = [] if sites is None else sites
+        self.annotations = {} if annotations is None else annotations
+        self.toml = toml
+        self.pinned = pinned
+        self.scanned = scanned
 
     @property
     def handler(self) -> Kind:
@@ -187,58 +271,123 @@ class Action(str, Enum):
     LOCK = "lock"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Value):
     """One planned change, as reported (URLs redacted)."""
 
-    path: Path
-    line: int
-    key: str
-    action: Action
-    old: str
-    new: str
-    old_form: str
-    new_form: str
-    organization: str
-    note: str | None = None
+    __slots__ = (
+        "path",
+        "line",
+        "key",
+        "action",
+        "old",
+        "new",
+        "old_form",
+        "new_form",
+        "organization",
+        "note",
+    )
+    path: Final[Path]
+    line: Final[int]
+    key: Final[str]
+    action: Final[Action]
+    old: Final[str]
+    new: Final[str]
+    old_form: Final[str]
+    new_form: Final[str]
+    organization: Final[str]
+    note: Final[str | None]
+
+    def __init__(
+        self,
+        path: Path,
+        line: int,
+        key: str,
+        action: Action,
+        old: str,
+        new: str,
+        old_form: str,
+        new_form: str,
+        organization: str,
+        note: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.action = action
+        self.old = old
+        self.new = new
+        self.old_form = old_form
+        self.new_form = new_form
+        self.organization = organization
+        self.note = note
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class Edit:
+class Edit(Record):
     """Replace ``text[start:end]`` with ``text``."""
 
+    __slots__ = ("start", "end", "text")
     start: int
     end: int
     text: str
 
+    def __init__(self, start: int, end: int, text: str) -> None:
+        self.start = start
+        self.end = end
+        self.text = text
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class ValueEdit:
+
+class ValueEdit(Record):
     """A string value to change at a TOML key path (for the tomlkit check)."""
 
+    __slots__ = ("path", "value")
     path: KeyPath
     value: str
 
+    def __init__(self, path: KeyPath, value: str) -> None:
+        self.path = path
+        self.value = value
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class TwinEdit:
+
+class TwinEdit(Record):
     """A twin table to insert after the entry at ``after`` (for the tomlkit check)."""
 
+    __slots__ = ("after", "name", "url")
     after: KeyPath
     name: str
     url: str
 
+    def __init__(self, after: KeyPath, name: str, url: str) -> None:
+        self.after = after
+        self.name = name
+        self.url = url
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class FilePlan:
+
+class FilePlan(Record):
     """Everything that changes in one file."""
 
+    __slots__ = ("source", "edits", "value_edits", "twins", "removed_twins", "url_changes")
     source: SourceFile
-    edits: list[Edit] = field(default_factory=list)
-    value_edits: list[ValueEdit] = field(default_factory=list)
-    twins: list[TwinEdit] = field(default_factory=list)
-    removed_twins: list[KeyPath] = field(default_factory=list)
-    url_changes: dict[str, str] = field(default_factory=dict)  # old url -> new url (for checks)
+    edits: list[Edit]
+    value_edits: list[ValueEdit]
+    twins: list[TwinEdit]
+    removed_twins: list[KeyPath]
+    url_changes: dict[str, str]  # old url -> new url (for checks)
+
+    def __init__(
+        self,
+        source: SourceFile,
+        edits: list[Edit] | None = None,
+        value_edits: list[ValueEdit] | None = None,
+        twins: list[TwinEdit] | None = None,
+        removed_twins: list[KeyPath] | None = None,
+        url_changes: dict[str, str] | None = None,
+    ) -> None:
+        self.source = source
+        self.edits = [] if edits is None else edits
+        self.value_edits = [] if value_edits is None else value_edits
+        self.twins = [] if twins is None else twins
+        self.removed_twins = [] if removed_twins is None else removed_twins
+        self.url_changes = {} if url_changes is None else url_changes
 
     @property
     def changed(self) -> bool:
@@ -258,44 +407,79 @@ class FilePlan:
         return "".join(parts)
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class LockInputs:
+class LockInputs(Record):
     """What the configuration's decisions mean for a lock (built by the planner)."""
 
+    __slots__ = ("mapping", "recreated", "config_urls", "quick", "sync_target")
     mapping: dict[str, str]  # configuration URL -> its new URL
     recreated: dict[str, str]  # URL of a recreated feed -> the new URL (the lock keeps the old)
     config_urls: set[str]  # every final configuration URL
     quick: bool  # nothing is written or shown: plan from a search when that suffices
     sync_target: Callable[[Site], str | None]  # the one configuration URL of a lock URL's feed
 
+    def __init__(
+        self,
+        mapping: dict[str, str],
+        recreated: dict[str, str],
+        config_urls: set[str],
+        quick: bool,
+        sync_target: Callable[[Site], str | None],
+    ) -> None:
+        self.mapping = mapping
+        self.recreated = recreated
+        self.config_urls = config_urls
+        self.quick = quick
+        self.sync_target = sync_target
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class LockPlan:
+
+class LockPlan(Record):
     """A lock's follow-up: its file plan, its reported changes, the actions left to the user."""
 
+    __slots__ = ("file", "changes", "actions")
     file: FilePlan
-    changes: list[Change] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
+    changes: list[Change]
+    actions: list[str]
+
+    def __init__(
+        self,
+        file: FilePlan,
+        changes: list[Change] | None = None,
+        actions: list[str] | None = None,
+    ) -> None:
+        self.file = file
+        self.changes = [] if changes is None else changes
+        self.actions = [] if actions is None else actions
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class Twin:
+class Twin(Record):
     """A twin index to insert (add mode): after the entry of ``site``."""
 
+    __slots__ = ("site", "name", "base_name", "url")
     site: Site
     name: str  # the twin's index name
     base_name: str  # the original's index name
     url: str  # UUID form, no userinfo
 
+    def __init__(self, site: Site, name: str, base_name: str, url: str) -> None:
+        self.site = site
+        self.name = name
+        self.base_name = base_name
+        self.url = url
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class TwinSpan:
+
+class TwinSpan(Record):
     """A twin entry azfeeds added earlier: the text spans whose removal takes it out, its key
     path and its line."""
 
+    __slots__ = ("spans", "path", "line")
     spans: tuple[tuple[int, int], ...]
     path: KeyPath
     line: int
+
+    def __init__(self, spans: tuple[tuple[int, int], ...], path: KeyPath, line: int) -> None:
+        self.spans = spans
+        self.path = path
+        self.line = line
 
 
 # -- the interface ------------------------------------------------------------------------------

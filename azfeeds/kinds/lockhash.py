@@ -21,8 +21,9 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+from ..record import Value
 
 __all__ = [
     "PDM_VARIANTS",
@@ -42,17 +43,24 @@ class _Unhashable(Exception):
     """The data holds a value JSON cannot carry (a TOML date, say): the client would fail too."""
 
 
-@dataclass(frozen=True)
-class HashVariant:
+class HashVariant(Value):
     """One version range of one client's algorithm.
 
     ``function(data, stored)`` gives the value as the lock stores it, for the pyproject ``data``;
     ``stored`` is the lock's current value (PDM takes its algorithm from the prefix).
     """
 
-    client: str
-    versions: str
-    function: Callable[[Mapping[str, Any], str], str]
+    __slots__ = ("client", "versions", "function")
+    client: Final[str]
+    versions: Final[str]
+    function: Final[Callable[[Mapping[str, Any], str], str]]
+
+    def __init__(
+        self, client: str, versions: str, function: Callable[[Mapping[str, Any], str], str]
+    ) -> None:
+        self.client = client
+        self.versions = versions
+        self.function = function
 
 
 def _dumps(doc: object) -> bytes:

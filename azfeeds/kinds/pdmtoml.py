@@ -8,8 +8,6 @@ table, and ``[repository.<name>]`` is an upload target, not an index (left alone
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..tomlscan import KeyPath
 from .base import FileKind, Role, SourceFile
 from .tomlsites import TomlConfig
@@ -34,7 +32,7 @@ class PdmToml(TomlConfig):
         # a named source's name is its table's key, [pypi.<name>]; the default index ([pypi]
         # url, whose credentials are [pypi] username/password) has none
         source.sites = [
-            replace(s, index_name=str(s.keypath[1]) if len(s.keypath) == 3 else None)
+            s.replace(index_name=str(s.keypath[1]) if len(s.keypath) == 3 else None)
             for s in source.sites
         ]
 

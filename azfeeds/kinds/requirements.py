@@ -14,8 +14,8 @@ The readable name is a trailing comment on the URL's line; when that line contin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ..record import Record
 from ..urls import looks_like_azure
 from .base import (
     Annotation,
@@ -52,18 +52,28 @@ _TOKEN_RE = re.compile(r"\S+")
 LITERAL_SPACE = "the URL holds a literal space (write it as %20)"
 
 
-@dataclass
-class _Piece:
+class _Piece(Record):
+    __slots__ = ("number", "start", "at", "length")
     number: int  # physical line
     start: int  # offset of the content in the file
     at: int  # offset of the content in the logical line
     length: int
 
+    def __init__(self, number: int, start: int, at: int, length: int) -> None:
+        self.number = number
+        self.start = start
+        self.at = at
+        self.length = length
 
-@dataclass
-class _Logical:
+
+class _Logical(Record):
+    __slots__ = ("text", "pieces")
     text: str
     pieces: list[_Piece]
+
+    def __init__(self, text: str, pieces: list[_Piece]) -> None:
+        self.text = text
+        self.pieces = pieces
 
     def piece_of(self, at: int) -> _Piece:
         for piece in self.pieces:
