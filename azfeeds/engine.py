@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .kinds import load_source
 from .kinds.base import FileKind, FilePlan, Role, Site, SourceFile, may_hold_azure
 from .planner import Mode, Options, Plan, Planner, table_from_annotations
+from .record import Record, Value
 from .table import FeedTable, load_maps
 from .urls import (
     AzureUrl,
@@ -34,38 +34,72 @@ if TYPE_CHECKING:
     from .clientcreds import IndexRef
 
 
-@dataclass(frozen=True)
-class OrgRequest:
+class OrgRequest(Value):
     """An organization whose feeds a run needs, with the feeds whose views it needs."""
 
-    key: OrgKey
-    name: str
-    url: AzureUrl  # one URL of this organization (host, base, scheme)
-    views: frozenset[str] = frozenset()  # casefolded feed names or ids whose views are needed
-    indexes: tuple[IndexRef, ...] = ()  # its indexes, for each client's own credential
-    feeds: frozenset[str] = frozenset()  # feed names written in name form
+    __slots__ = ("key", "name", "url", "views", "indexes", "feeds", "projects")
+    key: Final[OrgKey]
+    name: Final[str]
+    url: Final[AzureUrl]  # one URL of this organization (host, base, scheme)
+    views: Final[frozenset[str]]  # casefolded feed names or ids whose views are needed
+    indexes: Final[tuple[IndexRef, ...]]  # its indexes, for each client's own credential
+    feeds: Final[frozenset[str]]  # feed names written in name form
     # (casefolded feed name or id, project name) as the URLs and readable names write them: the
     # project names a list without ``project`` keys does not give
-    projects: frozenset[tuple[str, str]] = frozenset()
+    projects: Final[frozenset[tuple[str, str]]]
+
+    def __init__(
+        self,
+        key: OrgKey,
+        name: str,
+        url: AzureUrl,
+        views: frozenset[str] = frozenset(),
+        indexes: tuple[IndexRef, ...] = (),
+        feeds: frozenset[str] = frozenset(),
+        projects: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.key = key
+        self.name = name
+        self.url = url
+        self.views = views
+        self.indexes = indexes
+        self.feeds = feeds
+        self.projects = projects
 
 
 TableProvider = Callable[[Sequence[OrgRequest]], FeedTable]
 
 
-@dataclass
-class Workspace:
+class Workspace(Record):
     """The scanned files of a run."""
 
-    sources: list[SourceFile] = field(default_factory=list)
-    context: list[SourceFile] = field(default_factory=list)  # read for uv.lock consistency only
+    __slots__ = ("sources", "context", "bystanders", "warnings", "scanned", "unread_locks")
+    sources: list[SourceFile]
+    context: list[SourceFile]  # read for uv.lock consistency only
     # workspace members a run given one member does not handle: read as they are, so that the
     # root's uv.lock keeps the strings they use
-    bystanders: list[SourceFile] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    scanned: int = 0
+    bystanders: list[SourceFile]
+    warnings: list[str]
+    scanned: int
     # poetry.lock / pdm.lock beside a pyproject.toml with Poetry or PDM sources, seen but not
     # read (a symbolic link out of the tree, a special file, not UTF-8): path -> why
-    unread_locks: dict[Path, str] = field(default_factory=dict)
+    unread_locks: dict[Path, str]
+
+    def __init__(
+        self,
+        sources: list[SourceFile] | None = None,
+        context: list[SourceFile] | None = None,
+        bystanders: list[SourceFile] | None = None,
+        warnings: list[str] | None = None,
+        scanned: int = 0,
+        unread_locks: dict[Path, str] | None = None,
+    ) -> None:
+        self.sources = [] if sources is None else sources
+        self.context = [] if context is None else context
+        self.bystanders = [] if bystanders is None else bystanders
+        self.warnings = [] if warnings is None else warnings
+        self.scanned = scanned
+        self.unread_locks = {} if unread_locks is None else unread_locks
 
 
 def _load(
@@ -275,31 +309,75 @@ def merge_requests(requests: Sequence[OrgRequest]) -> list[OrgRequest]:
     return list(merged.values())
 
 
-@dataclass(frozen=True)
-class RewriteOptions:
+class RewriteOptions(Value):
     """The options of ``azfeeds rewrite``."""
 
-    mode: Mode = Mode.UUID
-    check: bool = False
-    diff: bool = False
-    recursive: bool = False
-    lock: bool = True
-    strip_credentials: bool = False
-    offline: bool = False
-    map_files: tuple[Path, ...] = ()
-    pinned: tuple[str, ...] = ()
-    kinds: tuple[tuple[str, FileKind], ...] = ()  # (path as given, kind): rewrite --user/--system
+    __slots__ = (
+        "mode",
+        "check",
+        "diff",
+        "recursive",
+        "lock",
+        "strip_credentials",
+        "offline",
+        "map_files",
+        "pinned",
+        "kinds",
+    )
+    mode: Final[Mode]
+    check: Final[bool]
+    diff: Final[bool]
+    recursive: Final[bool]
+    lock: Final[bool]
+    strip_credentials: Final[bool]
+    offline: Final[bool]
+    map_files: Final[tuple[Path, ...]]
+    pinned: Final[tuple[str, ...]]
+    kinds: Final[tuple[tuple[str, FileKind], ...]]  # (path as given, kind): rewrite --user/--system
+
+    def __init__(
+        self,
+        mode: Mode = Mode.UUID,
+        check: bool = False,
+        diff: bool = False,
+        recursive: bool = False,
+        lock: bool = True,
+        strip_credentials: bool = False,
+        offline: bool = False,
+        map_files: tuple[Path, ...] = (),
+        pinned: tuple[str, ...] = (),
+        kinds: tuple[tuple[str, FileKind], ...] = (),
+    ) -> None:
+        self.mode = mode
+        self.check = check
+        self.diff = diff
+        self.recursive = recursive
+        self.lock = lock
+        self.strip_credentials = strip_credentials
+        self.offline = offline
+        self.map_files = map_files
+        self.pinned = pinned
+        self.kinds = kinds
 
 
-@dataclass
-class RewriteResult:
+class RewriteResult(Record):
     """What a rewrite did or would do."""
 
+    __slots__ = ("plan", "written", "diff", "scanned", "warnings")
     plan: Plan
     written: list[Path]
     diff: str
     scanned: int
     warnings: list[str]
+
+    def __init__(
+        self, plan: Plan, written: list[Path], diff: str, scanned: int, warnings: list[str]
+    ) -> None:
+        self.plan = plan
+        self.written = written
+        self.diff = diff
+        self.scanned = scanned
+        self.warnings = warnings
 
     @property
     def changed(self) -> bool:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from .errors import FeedLookupError
 from .kinds.base import (
@@ -33,6 +32,7 @@ from .kinds.base import (
     credential_hint,
     env_name,
 )
+from .record import Record, Value
 from .table import Feed, FeedTable, Organization, Project, View
 from .tomlscan import KeyPath
 from .urls import (
@@ -81,50 +81,103 @@ class Mode(str, Enum):
     NAMES = "names"
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(Value):
     """A site left alone, with the reason."""
 
-    path: Path
-    line: int
-    key: str
-    url: str
-    reason: str
+    __slots__ = ("path", "line", "key", "url", "reason")
+    path: Final[Path]
+    line: Final[int]
+    key: Final[str]
+    url: Final[str]
+    reason: Final[str]
+
+    def __init__(self, path: Path, line: int, key: str, url: str, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.url = url
+        self.reason = reason
 
 
-@dataclass(frozen=True)
-class Stripped:
+class Stripped(Value):
     """A site whose password --strip-credentials removed, and what to set instead."""
 
-    path: Path
-    line: int
-    key: str
-    hint: str
+    __slots__ = ("path", "line", "key", "hint")
+    path: Final[Path]
+    line: Final[int]
+    key: Final[str]
+    hint: Final[str]
+
+    def __init__(self, path: Path, line: int, key: str, hint: str) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.hint = hint
 
 
-@dataclass(frozen=True)
-class TwinVariables:
+class TwinVariables(Value):
     """The credential variables a twin index needs."""
 
-    index: str
-    twin_of: str
-    username_variable: str
-    password_variable: str
+    __slots__ = ("index", "twin_of", "username_variable", "password_variable")
+    index: Final[str]
+    twin_of: Final[str]
+    username_variable: Final[str]
+    password_variable: Final[str]
+
+    def __init__(
+        self, index: str, twin_of: str, username_variable: str, password_variable: str
+    ) -> None:
+        self.index = index
+        self.twin_of = twin_of
+        self.username_variable = username_variable
+        self.password_variable = password_variable
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class Plan:
+class Plan(Record):
     """The whole run."""
 
+    __slots__ = (
+        "mode",
+        "files",
+        "changes",
+        "skipped",
+        "warnings",
+        "variables",
+        "stripped",
+        "actions",
+        "unresolved",
+    )
     mode: Mode
-    files: list[FilePlan] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    variables: list[TwinVariables] = field(default_factory=list)
-    stripped: list[Stripped] = field(default_factory=list)  # --strip-credentials: what instead
-    actions: list[str] = field(default_factory=list)
-    unresolved: list[Change] = field(default_factory=list)  # offline --check: known to need work
+    files: list[FilePlan]
+    changes: list[Change]
+    skipped: list[Skipped]
+    warnings: list[str]
+    variables: list[TwinVariables]
+    stripped: list[Stripped]  # --strip-credentials: what instead
+    actions: list[str]
+    unresolved: list[Change]  # offline --check: known to need work
+
+    def __init__(
+        self,
+        mode: Mode,
+        files: list[FilePlan] | None = None,
+        changes: list[Change] | None = None,
+        skipped: list[Skipped] | None = None,
+        warnings: list[str] | None = None,
+        variables: list[TwinVariables] | None = None,
+        stripped: list[Stripped] | None = None,
+        actions: list[str] | None = None,
+        unresolved: list[Change] | None = None,
+    ) -> None:
+        self.mode = mode
+        self.files = [] if files is None else files
+        self.changes = [] if changes is None else changes
+        self.skipped = [] if skipped is None else skipped
+        self.warnings = [] if warnings is None else warnings
+        self.variables = [] if variables is None else variables
+        self.stripped = [] if stripped is None else stripped
+        self.actions = [] if actions is None else actions
+        self.unresolved = [] if unresolved is None else unresolved
 
     @property
     def changed_files(self) -> list[FilePlan]:
@@ -137,40 +190,80 @@ class Plan:
         return bool(self.changed_files) or bool(self.unresolved)
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class Options:
+class Options(Record):
     """How to plan."""
 
-    mode: Mode = Mode.UUID
-    strip_credentials: bool = False
-    lock: bool = True
-    offline: bool = False  # no network table: resolve from the map and readable names only
-    defer_lookups: bool = False  # --check --offline without a map: name form counts as a change
-    with_map: bool = False  # the table came from a map file (--map)
-    quick_lock: bool = False  # nothing is written or shown: plan uv.lock from a search, no parse
+    __slots__ = (
+        "mode",
+        "strip_credentials",
+        "lock",
+        "offline",
+        "defer_lookups",
+        "with_map",
+        "quick_lock",
+    )
+    mode: Mode
+    strip_credentials: bool
+    lock: bool
+    offline: bool  # no network table: resolve from the map and readable names only
+    defer_lookups: bool  # --check --offline without a map: name form counts as a change
+    with_map: bool  # the table came from a map file (--map)
+    quick_lock: bool  # nothing is written or shown: plan uv.lock from a search, no parse
+
+    def __init__(
+        self,
+        mode: Mode = Mode.UUID,
+        strip_credentials: bool = False,
+        lock: bool = True,
+        offline: bool = False,
+        defer_lookups: bool = False,
+        with_map: bool = False,
+        quick_lock: bool = False,
+    ) -> None:
+        self.mode = mode
+        self.strip_credentials = strip_credentials
+        self.lock = lock
+        self.offline = offline
+        self.defer_lookups = defer_lookups
+        self.with_map = with_map
+        self.quick_lock = quick_lock
 
 
 # -- identities -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Value):
     """What an index URL points at, whatever its form."""
 
-    org: OrgKey
-    feed_id: str
-    view_id: str | None
-    endpoint: str
+    __slots__ = ("org", "feed_id", "view_id", "endpoint")
+    org: Final[OrgKey]
+    feed_id: Final[str]
+    view_id: Final[str | None]
+    endpoint: Final[str]
+
+    def __init__(self, org: OrgKey, feed_id: str, view_id: str | None, endpoint: str) -> None:
+        self.org = org
+        self.feed_id = feed_id
+        self.view_id = view_id
+        self.endpoint = endpoint
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class Resolved:
+class Resolved(Record):
     """A URL resolved against the table."""
 
+    __slots__ = ("org", "project", "feed", "view")
     org: Organization
     project: Project | None
     feed: Feed
     view: View | None
+
+    def __init__(
+        self, org: Organization, project: Project | None, feed: Feed, view: View | None
+    ) -> None:
+        self.org = org
+        self.project = project
+        self.feed = feed
+        self.view = view
 
     def identity(self, url: AzureUrl) -> Identity:
         """The identity of the resolved URL."""
@@ -363,19 +456,57 @@ def table_from_annotations(sources: Iterable[SourceFile]) -> FeedTable:
 # -- planning -----------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)  # compared by identity: no __eq__/__hash__ to compile
-class _Decision:
+class _Decision(Record):
+    __slots__ = (
+        "site",
+        "source",
+        "new_url",
+        "readable",
+        "action",
+        "note",
+        "recreated_from",
+        "identity",
+        "twin_url",
+        "deferred",
+        "stripped",
+    )
     site: Site
     source: SourceFile
-    new_url: AzureUrl | None = None  # None: URL unchanged
-    readable: str | None = None  # the annotation entry for the final URL (UUID form only)
-    action: Action | None = None
-    note: str | None = None
-    recreated_from: str | None = None  # old URL string of a recreated feed (lock left alone)
-    identity: Identity | None = None
-    twin_url: str | None = None  # add mode: the UUID-form URL of the twin to create
-    deferred: Change | None = None  # offline --check: reported as needing a rewrite
-    stripped: str | None = None  # --strip-credentials removed the password: what to set instead
+    new_url: AzureUrl | None  # None: URL unchanged
+    readable: str | None  # the annotation entry for the final URL (UUID form only)
+    action: Action | None
+    note: str | None
+    recreated_from: str | None  # old URL string of a recreated feed (lock left alone)
+    identity: Identity | None
+    twin_url: str | None  # add mode: the UUID-form URL of the twin to create
+    deferred: Change | None  # offline --check: reported as needing a rewrite
+    stripped: str | None  # --strip-credentials removed the password: what to set instead
+
+    def __init__(
+        self,
+        site: Site,
+        source: SourceFile,
+        new_url: AzureUrl | None = None,
+        readable: str | None = None,
+        action: Action | None = None,
+        note: str | None = None,
+        recreated_from: str | None = None,
+        identity: Identity | None = None,
+        twin_url: str | None = None,
+        deferred: Change | None = None,
+        stripped: str | None = None,
+    ) -> None:
+        self.site = site
+        self.source = source
+        self.new_url = new_url
+        self.readable = readable
+        self.action = action
+        self.note = note
+        self.recreated_from = recreated_from
+        self.identity = identity
+        self.twin_url = twin_url
+        self.deferred = deferred
+        self.stripped = stripped
 
     @property
     def final(self) -> AzureUrl | None:
