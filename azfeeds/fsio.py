@@ -20,23 +20,30 @@ import signal
 import stat
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Final
 
 from .errors import FileError
+from .record import Record, Value
 
 TEMP_MARKER = ".azfeeds-"
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(Value):
     """A file's bytes and identity at the moment azfeeds read it."""
 
-    path: Path  # as shown to the user
-    real: Path  # the file actually written (symbolic links resolved)
-    data: bytes
-    mode: int | None = None  # permission bits; None: read from the file when it is written
+    __slots__ = ("path", "real", "data", "mode")
+    path: Final[Path]  # as shown to the user
+    real: Final[Path]  # the file actually written (symbolic links resolved)
+    data: Final[bytes]
+    mode: Final[int | None]  # permission bits; None: read from the file when it is written
+
+    def __init__(self, path: Path, real: Path, data: bytes, mode: int | None = None) -> None:
+        self.path = path
+        self.real = real
+        self.data = data
+        self.mode = mode
 
 
 def read_bytes(name: str, *, resolve: bool = True) -> tuple[str, bytes, int | None]:
@@ -103,12 +110,20 @@ def has_nul(data: bytes) -> bool:
     return b"\x00" in data
 
 
-@dataclass
-class _Pending:
+class _Pending(Record):
+    __slots__ = ("snapshot", "data", "temp", "replaced")
     snapshot: Snapshot
     data: bytes
-    temp: Path | None = None
-    replaced: bool = False
+    temp: Path | None
+    replaced: bool
+
+    def __init__(
+        self, snapshot: Snapshot, data: bytes, temp: Path | None = None, replaced: bool = False
+    ) -> None:
+        self.snapshot = snapshot
+        self.data = data
+        self.temp = temp
+        self.replaced = replaced
 
 
 class Transaction:

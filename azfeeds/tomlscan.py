@@ -15,8 +15,10 @@ import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cache
+from typing import Final
+
+from .record import Record, Value
 
 KeyPath = tuple["str | int", ...]
 Keep = Callable[[KeyPath, str], bool]
@@ -32,16 +34,26 @@ class TomlSyntaxError(ValueError):
         self.column = column
 
 
-@dataclass(frozen=True)
-class TomlString:
+class TomlString(Value):
     """A string value: its key path, decoded value and the exact span of its token."""
 
-    path: KeyPath
-    value: str
-    start: int  # offset of the opening quote
-    end: int  # offset just after the closing quote
-    quote: str  # '"', "'", '\"\"\"' or "'''"
-    line: int  # 1-based line of the opening quote
+    __slots__ = ("path", "value", "start", "end", "quote", "line")
+    path: Final[KeyPath]
+    value: Final[str]
+    start: Final[int]  # offset of the opening quote
+    end: Final[int]  # offset just after the closing quote
+    quote: Final[str]  # '"', "'", '\"\"\"' or "'''"
+    line: Final[int]  # 1-based line of the opening quote
+
+    def __init__(
+        self, path: KeyPath, value: str, start: int, end: int, quote: str, line: int
+    ) -> None:
+        self.path = path
+        self.value = value
+        self.start = start
+        self.end = end
+        self.quote = quote
+        self.line = line
 
     @property
     def content_start(self) -> int:
@@ -54,10 +66,18 @@ class TomlString:
         return self.end - len(self.quote)
 
 
-@dataclass
-class TableInfo:
+class TableInfo(Record):
     """A table or array-of-tables entry opened by a header."""
 
+    __slots__ = (
+        "path",
+        "is_array",
+        "header_start",
+        "header_end",
+        "header_text",
+        "header_line",
+        "last_stmt_end",
+    )
     path: KeyPath
     is_array: bool
     header_start: int  # offset of the header line's first character
@@ -66,16 +86,48 @@ class TableInfo:
     header_line: int
     last_stmt_end: int  # offset just after the line of the last key/value statement
 
+    def __init__(
+        self,
+        path: KeyPath,
+        is_array: bool,
+        header_start: int,
+        header_end: int,
+        header_text: str,
+        header_line: int,
+        last_stmt_end: int,
+    ) -> None:
+        self.path = path
+        self.is_array = is_array
+        self.header_start = header_start
+        self.header_end = header_end
+        self.header_text = header_text
+        self.header_line = header_line
+        self.last_stmt_end = last_stmt_end
 
-@dataclass
-class TomlScan:
+
+class TomlScan(Record):
     """What the scanner found in one document."""
 
+    __slots__ = ("text", "strings", "tables", "comments", "_newlines")
     text: str
-    strings: list[TomlString] = field(default_factory=list)
-    tables: list[TableInfo] = field(default_factory=list)
-    comments: dict[int, tuple[int, int]] = field(default_factory=dict)  # line -> span of "#..."
-    _newlines: array[int] | None = None
+    strings: list[TomlString]
+    tables: list[TableInfo]
+    comments: dict[int, tuple[int, int]]  # line -> span of "#..."
+    _newlines: array[int] | None  # line index, built on first use (_lines)
+
+    def __init__(
+        self,
+        text: str,
+        strings: list[TomlString] | None = None,
+        tables: list[TableInfo] | None = None,
+        comments: dict[int, tuple[int, int]] | None = None,
+        _newlines: array[int] | None = None,
+    ) -> None:
+        self.text = text
+        self.strings = [] if strings is None else strings
+        self.tables = [] if tables is None else tables
+        self.comments = {} if comments is None else comments
+        self._newlines = _newlines
 
     def _lines(self) -> array[int]:
         if self._newlines is None:  # a compact index: a large uv.lock has 10^5 lines

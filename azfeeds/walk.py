@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FileError, UsageError
 from .kinds import SUPPORTED_NAMES, classify
 from .kinds.base import FileKind
+from .record import Record
 
 SKIP_DIRS = frozenset({".git", ".venv", "node_modules", "__pycache__"})
 
@@ -41,10 +41,10 @@ class Candidate:
         return f"Candidate({self.name!r}, {self.kind.value})"
 
 
-@dataclass
-class Discovery:
+class Discovery(Record):
     """What a walk found."""
 
+    __slots__ = ("files", "warnings", "refused", "bystanders")
     files: list[Candidate]
     warnings: list[str]
     # Files the walk refused (symbolic links out of the tree), as normalised paths: never read,
@@ -52,7 +52,19 @@ class Discovery:
     refused: set[str]
     # pyproject.toml files of a uv workspace that a run given one member does not handle: the
     # root's uv.lock keeps the strings they use.
-    bystanders: list[str] = field(default_factory=list)
+    bystanders: list[str]
+
+    def __init__(
+        self,
+        files: list[Candidate],
+        warnings: list[str],
+        refused: set[str],
+        bystanders: list[str] | None = None,
+    ) -> None:
+        self.files = files
+        self.warnings = warnings
+        self.refused = refused
+        self.bystanders = [] if bystanders is None else bystanders
 
 
 def _shown(path: Path | str) -> str:
