@@ -169,10 +169,20 @@ class VersionBook:
         if self.pinned is not None:
             return send(self.pinned), self.pinned
         state = self._server(server)
-        if state.version is not None:
-            return self._send(state, state.version, send, server)
-        with state.lock:  # the first request to a server negotiates; the others wait for it
-            return self._send(state, state.version or START_VERSION, send, server)
+        if state.version is None:
+            with state.lock:  # the first request to a server asks alone; the others wait for it
+                if state.version is None:  # else: learned while this one waited, sent unlocked
+                    return self._send(state, START_VERSION, send, server)
+        return self._send(state, state.version or START_VERSION, send, server)
+
+    def assume(self, server: str, version: str) -> None:
+        """Take ``version`` as ``server``'s until it refuses one: requests to it go out at once,
+        in parallel, without a first one alone (Azure DevOps Services takes 7.1; a refusal still
+        negotiates, within the same cap of extra requests)."""
+        state = self._server(server)
+        with self._lock:
+            if state.version is None:
+                state.version = version
 
     def _send(
         self, state: _Server, version: str, send: Callable[[str], T], server: str
@@ -181,12 +191,14 @@ class VersionBook:
             try:
                 result = send(version)
             except VersionRefused as refused:
-                following = next_version(version, refused.refusal)
                 with self._lock:
-                    if following is None or state.extra >= MAX_EXTRA_REQUESTS:
-                        raise
-                    state.extra += 1
-                    state.version = following  # kept even if the retry fails for another reason
+                    following = state.version  # learned meanwhile by another request?
+                    if following is None or following == version:
+                        following = next_version(version, refused.refusal)
+                        if following is None or state.extra >= MAX_EXTRA_REQUESTS:
+                            raise
+                        state.extra += 1
+                        state.version = following  # kept even if the retry fails otherwise
                 _log().info("%s refused api-version %s; asking %s", server, version, following)
                 version = following
                 continue

@@ -322,50 +322,58 @@ def orgs_config(count: int, latency_ms: int) -> dict[str, Any]:
 
 
 def bench_orgs(work: Path, sizes: Sequence[int], runs: int, latency_ms: int) -> dict[str, Any]:
+    """``map`` of 1..N organizations. Two forms: Services organizations (``--org <name>``, the
+    emulator standing in for the feeds API with ``--api-url``), all asked at once, which the
+    target is about; and N collections of one server (``--org <collection URL>``), where the
+    first request asks alone, since its answer may negotiate the API version for the others."""
     emu = Emulator(orgs_config(max(sizes), latency_ms), work / "emulator")
     pat_file = work / "pat.txt"
     pat_file.write_text(PAT + "\n")
     env = clean_env()
-    result: dict[str, Any] = {"latency_ms": latency_ms, "runs": runs, "sizes": {}}
+    result: dict[str, Any] = {"latency_ms": latency_ms, "runs": runs, "sizes": {}, "server": {}}
     have_shell = all(shutil.which(tool) for tool in ("bash", "curl", "jq"))
     try:
-        for size in sizes:
-            orgs = [f"org{i:02d}" for i in range(1, size + 1)]
-            cmd = [*azfeeds_cmd(), "map", "--pat-file", str(pat_file)]
-            for org in orgs:
-                cmd += ["--org", f"{emu.url}/{org}"]
-            loop = (
-                f'for org in {" ".join(orgs)}; do curl -s -u ":{PAT}" '
-                f'"{emu.url}/$org/_apis/packaging/feeds?api-version=7.1" '
-                f"| jq -r '.value[] | [.name, .id] | @tsv'; done"
-            )
-            commands: dict[str, Any] = {"azfeeds map": (cmd, work, env, None)}
-            if have_shell:
-                commands["curl | jq loop"] = (["bash", "-c", loop], work, env, None)
-            emu.clear()
-            measures = interleaved(commands, runs, warmup=False)
-            log = emu.log()
-            feeds = [
-                r
-                for r in log
-                if r["route"] == "feeds" and r.get("user_agent", "").startswith("azfeeds/")
-            ]
-            per_run = len(feeds) / runs
-            per_org = {org: sum(1 for r in feeds if r["org"] == org) / runs for org in orgs}
-            entry = {k: v.doc() for k, v in measures.items()}
-            entry["feeds_requests_per_run"] = per_run
-            entry["feeds_requests_per_org"] = sorted(set(per_org.values()))
-            result["sizes"][str(size)] = entry
+        for form in ("sizes", "server"):
+            for size in sizes:
+                orgs = [f"org{i:02d}" for i in range(1, size + 1)]
+                cmd = [*azfeeds_cmd(), "map", "--pat-file", str(pat_file)]
+                if form == "sizes":
+                    cmd += ["--api-url", emu.url]
+                for org in orgs:
+                    cmd += ["--org", org if form == "sizes" else f"{emu.url}/{org}"]
+                loop = (
+                    f'for org in {" ".join(orgs)}; do curl -s -u ":{PAT}" '
+                    f'"{emu.url}/$org/_apis/packaging/feeds?api-version=7.1" '
+                    f"| jq -r '.value[] | [.name, .id] | @tsv'; done"
+                )
+                commands: dict[str, Any] = {"azfeeds map": (cmd, work, env, None)}
+                if have_shell and form == "sizes":
+                    commands["curl | jq loop"] = (["bash", "-c", loop], work, env, None)
+                emu.clear()
+                measures = interleaved(commands, runs, warmup=False)
+                log = emu.log()
+                feeds = [
+                    r
+                    for r in log
+                    if r["route"] == "feeds" and r.get("user_agent", "").startswith("azfeeds/")
+                ]
+                per_run = len(feeds) / runs
+                per_org = {org: sum(1 for r in feeds if r["org"] == org) / runs for org in orgs}
+                entry = {k: v.doc() for k, v in measures.items()}
+                entry["feeds_requests_per_run"] = per_run
+                entry["feeds_requests_per_org"] = sorted(set(per_org.values()))
+                result[form][str(size)] = entry
     finally:
         emu.stop()
     if not have_shell:
         result["baseline"] = "skipped: the curl | jq loop needs bash, curl and jq"
     first, last = str(sizes[0]), str(sizes[-1])
-    result["ratio_last_to_first"] = round(
-        result["sizes"][last]["azfeeds map"]["median_s"]
-        / result["sizes"][first]["azfeeds map"]["median_s"],
-        3,
-    )
+    for form, key in (("sizes", "ratio_last_to_first"), ("server", "server_ratio_last_to_first")):
+        result[key] = round(
+            result[form][last]["azfeeds map"]["median_s"]
+            / result[form][first]["azfeeds map"]["median_s"],
+            3,
+        )
     if have_shell:
         result["loop_over_azfeeds_at_last"] = round(
             result["sizes"][last]["curl | jq loop"]["median_s"]
@@ -711,6 +719,7 @@ def render(doc: dict[str, Any]) -> str:
         out.append(
             f"\n2. organizations in parallel ({o['latency_ms']} ms added latency per request, median of {o['runs']})"
         )
+        out.append("   Services organizations (--api-url to the emulator)")
         for size, entry in o["sizes"].items():
             line = f"   {size:>3} orgs  azfeeds map {ms(entry['azfeeds map']['median_s']):>9}"
             if "curl | jq loop" in entry:
@@ -724,6 +733,17 @@ def render(doc: dict[str, Any]) -> str:
             out.append(
                 f"   curl | jq loop / azfeeds at last size     {o['loop_over_azfeeds_at_last']:>6}"
             )
+        out.append(
+            "   collections of one server (the first asks alone: it may negotiate the version)"
+        )
+        for size, entry in o["server"].items():
+            out.append(
+                f"   {size:>3} colls azfeeds map {ms(entry['azfeeds map']['median_s']):>9}"
+                f"   feeds requests/run {entry['feeds_requests_per_run']:g}"
+            )
+        out.append(
+            f"   ratio last / first size                   {o['server_ratio_last_to_first']:>6}"
+        )
     if "monorepo" in doc:
         mono = doc["monorepo"]
         out.append(

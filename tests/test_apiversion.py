@@ -11,6 +11,7 @@ import importlib.util
 import json
 import sys
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 from types import ModuleType
@@ -151,6 +152,71 @@ def test_parallel_organizations_of_one_server_negotiate_once() -> None:
         thread.join()
     refused = [v for v in server.asked if server_answer(server.release, v)[0] != 200]
     assert len(refused) == book.extra_requests("https://s.test") <= MAX_EXTRA_REQUESTS
+
+
+def _ask_at_once(book: VersionBook, threads: int, alone: int) -> list[str]:
+    """``threads`` requests to one server: the first ``alone`` are answered at once, and every
+    later one must be in flight with all the others (a barrier), else it fails."""
+    barrier = threading.Barrier(threads - alone, timeout=10)
+    lock = threading.Lock()
+    asked: list[str] = []
+    outcomes: list[object] = []
+
+    def send(version: str) -> str:
+        with lock:
+            asked.append(version)
+            turn = len(asked)
+        if turn > alone:
+            barrier.wait()
+        else:
+            time.sleep(0.3)  # the others reach the server's lock meanwhile (the old bug's case)
+        return version
+
+    def one() -> None:
+        try:
+            outcomes.append(book.call("https://s.test", send))
+        except Exception as exc:  # recorded: the test shows it
+            outcomes.append(exc)
+
+    workers = [threading.Thread(target=one) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert outcomes == [("7.1", "7.1")] * threads
+    return asked
+
+
+def test_after_the_first_answer_a_servers_organizations_ask_in_parallel() -> None:
+    # the first request asks alone (it may negotiate); the others wait for its answer, then go
+    # out together: 8 collections cost two round trips, not eight
+    assert _ask_at_once(VersionBook(), threads=8, alone=1) == ["7.1"] * 8
+
+
+def test_services_organizations_ask_in_parallel_from_the_first() -> None:
+    book = VersionBook()
+    book.assume("https://s.test", "7.1")  # what resolve does for Services
+    assert _ask_at_once(book, threads=8, alone=0) == ["7.1"] * 8
+
+
+def test_a_refusal_learned_by_one_request_serves_the_others_without_extra() -> None:
+    server = Server(emulator.SERVER_RELEASES["2022"])  # takes 7.0: one step down
+    book = VersionBook()
+    book.assume("https://s.test", "7.1")  # taken for 7.1, but this server refuses it
+    barrier = threading.Barrier(4, timeout=10)
+
+    def send(version: str) -> str:
+        if version == "7.1":
+            barrier.wait()  # the four refusals arrive together
+        return server.send(version)
+
+    workers = [threading.Thread(target=book.call, args=("https://s.test", send)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert book.extra_requests("https://s.test") == 1
+    assert book.known("https://s.test") == server.asked[-1] != "7.1"
 
 
 @pytest.mark.parametrize("value", ["7.1", "7.0", "6.0-preview.1", "5.1-preview", "7.2-preview.1"])

@@ -179,7 +179,7 @@ def test_bench_quick_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(out.read_text())
     assert {"machine", "startup", "orgs", "monorepo", "uv"} <= set(doc)
-    for entry in doc["orgs"]["sizes"].values():
+    for entry in [*doc["orgs"]["sizes"].values(), *doc["orgs"]["server"].values()]:
         assert entry["feeds_requests_per_org"] == [1.0], "one feeds request per organization"
     assert doc["uv"]["after azfeeds rewrite"]["responses_401"] == [0]
     assert "1. start-up" in proc.stdout and "4. what users gain in uv" in proc.stdout
