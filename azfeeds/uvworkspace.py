@@ -14,19 +14,42 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from typing import Final
 
+from .record import Value
 from .tomlscan import KeyPath, TomlSyntaxError, scan_toml
 
 _WORKSPACE: KeyPath = ("tool", "uv", "workspace")
 
 
-@dataclass(frozen=True)
-class WorkspaceTable:
+class WorkspaceTable(Value):
     """The ``[tool.uv.workspace]`` of a root."""
 
-    members: tuple[str, ...]
-    exclude: tuple[str, ...]
+    __slots__ = ("members", "exclude")
+    members: Final[tuple[str, ...]]
+    exclude: Final[tuple[str, ...]]
+
+    def __init__(self, members: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+        self.members = members
+        self.exclude = exclude
+
+
+class RealPaths:
+    """``os.path.realpath`` for many paths in few directories (a workspace's members, a walk's
+    files): each directory is resolved once, and a path in it costs one ``lstat`` (is it a
+    link?) instead of one per component. Outside POSIX, plain ``realpath``."""
+
+    def __init__(self) -> None:
+        self._directories: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        head, tail = os.path.split(path)
+        if os.name != "posix" or tail in ("", ".", "..") or os.path.islink(path):
+            return os.path.realpath(path)
+        real_head = self._directories.get(head)
+        if real_head is None:
+            real_head = self._directories[head] = os.path.realpath(head or os.curdir)
+        return os.path.join(real_head, tail)
 
 
 def _keep(path: KeyPath, value: str) -> bool:
@@ -59,8 +82,9 @@ def read_workspace(pyproject: str) -> WorkspaceTable | None:
     return WorkspaceTable(members, exclude)
 
 
-def _expand(root: str, patterns: tuple[str, ...]) -> set[str]:
+def _expand(root: str, patterns: tuple[str, ...], real: RealPaths | None = None) -> set[str]:
     """Real paths of the directories the globs match, relative to ``root``."""
+    real = real or RealPaths()
     out: set[str] = set()
     base = glob.escape(root)
     for pattern in patterns:
@@ -69,15 +93,16 @@ def _expand(root: str, patterns: tuple[str, ...]) -> set[str]:
             continue
         for match in glob.glob(os.path.join(base, cleaned), recursive=True):
             if os.path.isdir(match):
-                out.add(os.path.realpath(match))
+                out.add(real(match))
     return out
 
 
 def members(root: str, table: WorkspaceTable) -> list[str]:
     """The member directories of the workspace at ``root`` (not the root), as paths under
     ``root``, sorted; each holds a ``pyproject.toml``."""
+    real = RealPaths()
     real_root = os.path.realpath(root)
-    excluded = _expand(root, table.exclude)
+    excluded = _expand(root, table.exclude, real)
     found: dict[str, str] = {}
     base = glob.escape(root)
     for pattern in table.members:
@@ -85,11 +110,11 @@ def members(root: str, table: WorkspaceTable) -> list[str]:
         if not cleaned or os.path.isabs(cleaned):
             continue
         for match in glob.glob(os.path.join(base, cleaned), recursive=True):
-            real = os.path.realpath(match)
-            if real == real_root or real in excluded or real in found:
+            resolved = real(match)
+            if resolved == real_root or resolved in excluded or resolved in found:
                 continue
             if os.path.isfile(os.path.join(match, "pyproject.toml")):
-                found[real] = os.path.normpath(match)
+                found[resolved] = os.path.normpath(match)
     return sorted(found.values())
 
 

@@ -178,9 +178,10 @@ def _workspaces(
     uv.lock (and the other members, read as they are, so that the lock keeps their strings)."""
     if not _may_be_in_workspace(projects):
         return  # no pyproject.toml here or above mentions a workspace: nothing to import or glob
-    from .uvworkspace import find_root, members, read_workspace
+    from .uvworkspace import RealPaths, find_root, members, read_workspace
 
-    in_run = {os.path.realpath(c.name) for c in discovery.files}
+    real = RealPaths()
+    in_run: set[str] | None = None  # the real paths of the run's files, made when a member needs it
     for project in dict.fromkeys(projects):
         own = os.path.join(project, "pyproject.toml")
         if os.path.normpath(own) in discovery.refused:
@@ -201,9 +202,11 @@ def _workspaces(
             add(Candidate(_shown(lock_file), FileKind.UV_LOCK))
         root_table = read_workspace(os.path.join(shown_root, "pyproject.toml"))
         others = [shown_root, *(members(shown_root, root_table) if root_table else [])]
+        if in_run is None:
+            in_run = {real(c.name) for c in discovery.files}
         for directory in others:
             path = _shown(os.path.join(directory, "pyproject.toml"))
-            if os.path.realpath(path) not in in_run and os.path.isfile(path):
+            if real(path) not in in_run and os.path.isfile(path):
                 discovery.bystanders.append(path)
 
 

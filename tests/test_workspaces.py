@@ -4,8 +4,10 @@ root as uv does, and rewrite --check, doctor and env agree."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from helpers import run_cli
 
 MAP = str(Path(__file__).parent / "fixtures" / "map.json")
@@ -155,3 +157,36 @@ def test_recursive_still_covers_a_plain_tree(tmp_path: Path) -> None:
     assert paths == ["one/pyproject.toml", "two/pyproject.toml"]
     plain = run_cli(["rewrite", "--check", "--json", "--map", MAP], cwd=tmp_path)
     assert json.loads(plain.stdout)["result"]["changes"] == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links need POSIX here")
+def test_real_paths_agree_with_realpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # RealPaths resolves a directory once and each path in it with one lstat: every answer
+    # must be os.path.realpath's, with links to files and to directories, and ".." in the path
+    from azfeeds.uvworkspace import RealPaths
+
+    (tmp_path / "real" / "pkg").mkdir(parents=True)
+    (tmp_path / "real" / "pkg" / "pyproject.toml").write_text("")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "linkdir").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "alias").symlink_to(tmp_path / "other")
+    (tmp_path / "real" / "file.toml").symlink_to(tmp_path / "real" / "pkg" / "pyproject.toml")
+    monkeypatch.chdir(tmp_path)
+    paths = [
+        "real/pkg",
+        "linkdir/pkg",
+        "linkdir/pkg/pyproject.toml",
+        "real/alias",
+        "linkdir/alias",
+        "real/file.toml",
+        "linkdir/../real/pkg",
+        "real/pkg/..",
+        "real/missing",
+        "linkdir",
+        "pkg",
+        str(tmp_path / "linkdir" / "pkg"),
+        "real/pkg/",
+    ]
+    real = RealPaths()
+    for path in paths * 2:  # the second round answers from the resolved directories
+        assert real(path) == os.path.realpath(path), path
