@@ -36,20 +36,30 @@ class WorkspaceTable(Value):
 
 class RealPaths:
     """``os.path.realpath`` for many paths in few directories (a workspace's members, a walk's
-    files): each directory is resolved once, and a path in it costs one ``lstat`` (is it a
-    link?) instead of one per component. Outside POSIX, plain ``realpath``."""
+    files): each directory is resolved once and listed once (which of its entries are links),
+    so a path in it costs no system call instead of one per component. Outside POSIX, plain
+    ``realpath``."""
 
     def __init__(self) -> None:
-        self._directories: dict[str, str] = {}
+        self._directories: dict[str, tuple[str, frozenset[str]] | None] = {}
+
+    def _directory(self, head: str) -> tuple[str, frozenset[str]] | None:
+        if head not in self._directories:
+            try:
+                with os.scandir(head or os.curdir) as entries:
+                    links = frozenset(e.name for e in entries if e.is_symlink())
+                self._directories[head] = (os.path.realpath(head or os.curdir), links)
+            except OSError:
+                self._directories[head] = None
+        return self._directories[head]
 
     def __call__(self, path: str) -> str:
         head, tail = os.path.split(path)
-        if os.name != "posix" or tail in ("", ".", "..") or os.path.islink(path):
+        known = None if tail in ("", ".", "..") or os.name != "posix" else self._directory(head)
+        if known is None or tail in known[1]:
             return os.path.realpath(path)
-        real_head = self._directories.get(head)
-        if real_head is None:
-            real_head = self._directories[head] = os.path.realpath(head or os.curdir)
-        return os.path.join(real_head, tail)
+        real_head = known[0]
+        return real_head + tail if real_head.endswith(os.sep) else real_head + os.sep + tail
 
 
 def _keep(path: KeyPath, value: str) -> bool:
@@ -113,7 +123,7 @@ def members(root: str, table: WorkspaceTable) -> list[str]:
             resolved = real(match)
             if resolved == real_root or resolved in excluded or resolved in found:
                 continue
-            if os.path.isfile(os.path.join(match, "pyproject.toml")):
+            if os.path.isfile(match + os.sep + "pyproject.toml"):  # glob's matches end in a name
                 found[resolved] = os.path.normpath(match)
     return sorted(found.values())
 

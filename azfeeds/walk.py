@@ -188,10 +188,11 @@ def _workspaces(
             continue
         table = read_workspace(own)
         if table is not None:
+            names = {c.name for c in discovery.files}  # the walk found most members already
             for member in members(project, table):
-                path = os.path.join(member, "pyproject.toml")
-                if os.path.normpath(path) not in discovery.refused:
-                    add(Candidate(_shown(path), FileKind.PYPROJECT))
+                path = member + os.sep + "pyproject.toml"  # members are normalised paths
+                if path not in names and path not in discovery.refused:
+                    add(Candidate(path, FileKind.PYPROJECT))
             continue
         root = find_root(project) if lock else None
         if root is None:
