@@ -1381,7 +1381,14 @@ def _click_exception(exc: Exception) -> tuple[str, int] | None:
 def _app_for(args: list[str]) -> typer.Typer:
     """The app with only the command that ``args`` run, when the first argument names one: Typer
     turns the signature of every command it holds into options before it parses anything, and
-    one command's are all a run needs (``azfeeds --help`` and the like get the whole app)."""
+    one command's are all a run needs (``azfeeds --help`` and the like get the whole app).
+    ``azfeeds --version`` alone needs none: its eager option answers before any command."""
+    if args == ["--version"]:
+        from copy import copy
+
+        bare = copy(app)
+        bare.registered_commands = []
+        return bare
     for info in app.registered_commands if args else ():
         if info.callback is not None and args[0] == (
             info.name or typer.main.get_command_name(info.callback.__name__)
