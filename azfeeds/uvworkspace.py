@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Collection
 from typing import Final
 
 from .record import Value
@@ -107,9 +108,10 @@ def _expand(root: str, patterns: tuple[str, ...], real: RealPaths | None = None)
     return out
 
 
-def members(root: str, table: WorkspaceTable) -> list[str]:
+def members(root: str, table: WorkspaceTable, files: Collection[str] = ()) -> list[str]:
     """The member directories of the workspace at ``root`` (not the root), as paths under
-    ``root``, sorted; each holds a ``pyproject.toml``."""
+    ``root``, sorted; each holds a ``pyproject.toml``. ``files``: regular files known to be
+    there (a walk's, its paths built the same way from ``root``): no need to stat those."""
     real = RealPaths()
     real_root = os.path.realpath(root)
     excluded = _expand(root, table.exclude, real)
@@ -123,8 +125,10 @@ def members(root: str, table: WorkspaceTable) -> list[str]:
             resolved = real(match)
             if resolved == real_root or resolved in excluded or resolved in found:
                 continue
-            if os.path.isfile(match + os.sep + "pyproject.toml"):  # glob's matches end in a name
-                found[resolved] = os.path.normpath(match)
+            member = os.path.normpath(match)
+            pyproject = member + os.sep + "pyproject.toml"  # glob's matches end in a name
+            if pyproject in files or os.path.isfile(pyproject):
+                found[resolved] = member
     return sorted(found.values())
 
 

@@ -189,7 +189,7 @@ def _workspaces(
         table = read_workspace(own)
         if table is not None:
             names = {c.name for c in discovery.files}  # the walk found most members already
-            for member in members(project, table):
+            for member in members(project, table, names):
                 path = member + os.sep + "pyproject.toml"  # members are normalised paths
                 if path not in names and path not in discovery.refused:
                     add(Candidate(path, FileKind.PYPROJECT))
