@@ -51,13 +51,16 @@ def is_ci_name(name: str) -> bool:
     )
 
 
-def ci_files(root: Path, recursive: bool = False) -> list[Path]:
+def ci_files(
+    root: Path, recursive: bool = False, skipped: list[tuple[Path, str]] | None = None
+) -> list[Path]:
     """The CI and container files of ``root`` (and its pipeline folders); with ``recursive``,
     those of its subdirectories too, walked as ``walk`` walks them (hidden folders, SKIP_DIRS and
     virtual environments passed over, no symbolic link followed out of the tree).
 
     Each path is ``root`` joined with the file's path under it, so a relative ``root`` gives
-    paths relative to where azfeeds runs."""
+    paths relative to where azfeeds runs. ``skipped`` collects the CI files passed over (a link
+    out of the tree), each with the reason, so that doctor can say so."""
     from .walk import directories, is_inside
 
     root_real = os.path.realpath(root)
@@ -66,11 +69,19 @@ def ci_files(root: Path, recursive: bool = False) -> list[Path]:
 
     def take(path: str, is_link: bool) -> bool:
         if is_link and not is_inside(path, root_real):
+            key = os.path.normcase(os.path.normpath(path))
+            if skipped is not None and key not in seen:
+                seen.add(key)
+                skipped.append((Path(path), OUT_OF_TREE))
             return False
         key = os.path.normcase(os.path.normpath(path))
-        if key in seen or not os.path.isfile(path):
+        if key in seen:
             return False
         seen.add(key)
+        if not os.path.isfile(path):  # a FIFO or a device: never opened
+            if skipped is not None and os.path.lexists(path):
+                skipped.append((Path(path), "not a regular file"))
+            return False
         return True
 
     for prefix, entries in directories(root, recursive, []):
@@ -96,6 +107,23 @@ def ci_files(root: Path, recursive: bool = False) -> list[Path]:
                     out.append(Path(path))
         found[prefix] = out
     return [path for prefix in sorted(found) for path in found[prefix]]
+
+
+OUT_OF_TREE = "a symbolic link that points out of the tree (azfeeds reads no file outside it)"
+
+
+def skip_reason(path: Path) -> str | None:
+    """Why a CI file found by ``ci_files`` cannot be read whole, or None."""
+    try:
+        if not path.is_file():
+            return "not a regular file"
+        if path.stat().st_size > MAX_BYTES:
+            return f"larger than {MAX_BYTES // (1024 * 1024)} MiB"
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def scan_file(path: Path, within: Path | None = None) -> list[CiUrl]:
@@ -158,13 +186,23 @@ def findings(
     out: list[Finding] = []
     seen: set[str] = set()
     for root in roots:
-        for path in ci_files(root, recursive):
+        skipped: list[tuple[Path, str]] = []
+        for path in ci_files(root, recursive, skipped):
             key = os.path.normcase(os.path.abspath(path))
             if key in seen:
                 continue
             seen.add(key)
+            why = skip_reason(path)
+            if why is not None:
+                skipped.append((path, why))
+                continue
             urls = scan_file(path, root)
             out.extend(_file_findings(path, urls, project_orgs, table, url_command))
+        for path, why in skipped:
+            finding = Finding("ci-file", path.as_posix(), "(not read)")
+            finding.checks["read"] = f"skipped: {why}"
+            finding.notes.append("a URL in it, if any, is not checked")
+            out.append(finding)
     return out
 
 

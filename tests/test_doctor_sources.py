@@ -329,6 +329,19 @@ def test_ci_files_are_reported_by_file_and_line_with_the_fix(home: Path) -> None
     assert {name: (project / name).read_bytes() for name in before} == before
 
 
+def test_a_ci_file_too_large_to_read_is_reported_as_skipped(home: Path) -> None:
+    project = home / "project"
+    padding = "# " + "x" * 1000 + "\n"
+    (project / "Dockerfile").write_text(
+        f"RUN pip install --index-url {A_NAME} a\n" + padding * 2200  # over 2 MiB
+    )
+    (ci,) = findings(doctor(project, "--map", str(MAP)), "ci-file")
+    assert ci["source"] == "Dockerfile"
+    assert ci["checks"] == {"read": "skipped: larger than 2 MiB"}
+    text = run_cli(["doctor", "--offline", "--map", str(MAP)], cwd=project).stdout
+    assert "Dockerfile  CI file (read-only)" in text and "skipped: larger than 2 MiB" in text
+
+
 def test_ci_file_with_two_organizations_is_a_401_risk(home: Path) -> None:
     project = home / "project"
     (project / "azure-pipelines.yml").write_text(f"variables:\n  UV_INDEX: a={A_NAME} b={B_NAME}\n")
@@ -376,7 +389,11 @@ def test_ci_files_in_subfolders_need_recursive_and_follow_the_walk_rules(home: P
         "services/api/Dockerfile:2",
         "services/api/.github/workflows/build.yml:2",
         "services/api/pipelines/deploy.yaml:2",
+        "services/api/Containerfile",  # not read, and said so: nothing passed over in silence
     ]
+    skipped = found["services/api/Containerfile"]
+    assert skipped["checks"]["read"].startswith("skipped: a symbolic link that points out of")
+    assert skipped["subject"] == "(not read)" and skipped["problems"] == []
     assert found["services/api/Dockerfile:2"]["fixes"] == [f"use {A_UUID}"]
     # the two organizations of the project and its CI files share the host: a 401 risk
     risk = found["services/api/pipelines/deploy.yaml:2"]["checks"]["401 risk"]
@@ -388,6 +405,7 @@ def test_ci_files_in_subfolders_need_recursive_and_follow_the_walk_rules(home: P
         "api/Dockerfile:2",
         "api/.github/workflows/build.yml:2",
         "api/pipelines/deploy.yaml:2",
+        "api/Containerfile",
     ]
 
     result = run_cli(["rewrite", "--recursive", "--map", str(MAP)], cwd=project)
@@ -579,7 +597,13 @@ def test_hostile_outside_files_are_passed_over(home: Path, tmp_path: Path) -> No
     os.mkfifo(home / ".netrc")
     (home / ".pypirc").write_bytes(b"[x]\nrepository = " + b"a" * (2 * 1024 * 1024))
     doc = doctor(project)
-    assert doc["exit_code"] == 0 and doc["result"]["findings"] == []
+    # neither is opened; each is named, with why it was not read
+    assert doc["exit_code"] == 0
+    assert {f["source"]: f["checks"]["read"] for f in doc["result"]["findings"]} == {
+        "Dockerfile": "skipped: not a regular file",
+        "tox.ini": "skipped: a symbolic link that points out of the tree (azfeeds reads no file "
+        "outside it)",
+    }
 
 
 def test_netrc_tokens_and_the_underscore_name(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
