@@ -495,6 +495,18 @@ def views_url(
     )
 
 
-def projects_url(api_base: str, version: str) -> str:
-    """The projects list of an organization or collection (one page of up to 1000 projects)."""
-    return f"{api_base.rstrip('/')}/_apis/projects?$top=1000&api-version={quote(version)}"
+def projects_url(api_base: str, version: str, continuation: str | None = None) -> str:
+    """One page of up to 1000 projects of an organization or collection; ``continuation`` is the
+    ``x-ms-continuationtoken`` header of the page before."""
+    url = f"{api_base.rstrip('/')}/_apis/projects?$top=1000&api-version={quote(version)}"
+    if continuation is not None:
+        url += f"&continuationToken={quote(continuation, safe='')}"
+    return url
+
+
+def continuation_token(answer: Answer) -> str | None:
+    """The ``x-ms-continuationtoken`` of an answer (another page follows), or None."""
+    for name, value in answer.headers.items():
+        if name.lower() == "x-ms-continuationtoken" and value.strip():
+            return value.strip()
+    return None

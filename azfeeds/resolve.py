@@ -21,6 +21,7 @@ from .client import (
     Answer,
     Credential,
     FeedsApi,
+    continuation_token,
     feeds_url,
     projects_url,
     views_url,
@@ -305,6 +306,9 @@ def _renamed(feeds: list[Feed], names: dict[str, str]) -> list[Feed]:
     return out
 
 
+MAX_PROJECT_PAGES = 10  # 10,000 projects: past that, the rest are listed by UUID with a note
+
+
 def _ask_projects(
     api: FeedsApi,
     run: _Run,
@@ -313,37 +317,58 @@ def _ask_projects(
     credential: Credential | None,
     feeds: list[Feed],
 ) -> list[Feed]:
-    """Name the remaining projects with one request to the projects API. It needs Project (Read),
-    which a Packaging-only PAT lacks: then the projects stay listed by UUID, with a note."""
+    """Name the remaining projects from the projects API, a page of 1000 at a time, until every
+    project is named or the list ends. It needs Project (Read), which a Packaging-only PAT
+    lacks: then the projects stay listed by UUID, with a note."""
     what = _what(target)
     version = released_form(run.versions.known(server) or API_VERSION)
-    url = projects_url(_projects_base(target, run.settings), version)
-    try:
-        answer = api.get_json(url, credential, what=f"{what}, projects")
-    except (AuthError, FeedLookupError) as exc:
-        reason = (
-            "this credential cannot read the projects API (it needs the Project (Read) scope)"
-            if isinstance(exc, AuthError)
-            else f"the projects API answered: {exc.message}"
-        )
-        run.notes.append(f"{what}: projects listed by their UUID: {reason}")
-        return feeds
-    except ApiError as exc:
-        run.notes.append(f"{what}: projects listed by their UUID: {exc.message}")
-        return feeds
+    base = _projects_base(target, run.settings)
     names: dict[str, str] = {}
-    body = answer.body
-    items = body.get("value") if isinstance(body, dict) else None
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            pid, pname = item.get("id"), item.get("name")
-            if isinstance(pid, str) and is_uuid(pid) and isinstance(pname, str) and pname.strip():
-                names[pid.lower()] = pname
-    named = _renamed(feeds, names)
-    if any(f.project and unnamed(f.project) for f in named):
-        run.notes.append(
-            f"{what}: the projects API did not name every project; those are listed by UUID"
-        )
+    token: str | None = None
+    named = feeds
+    for page in range(1, MAX_PROJECT_PAGES + 1):
+        try:
+            answer = api.get_json(
+                projects_url(base, version, token), credential, what=f"{what}, projects"
+            )
+        except (AuthError, FeedLookupError) as exc:
+            reason = (
+                "this credential cannot read the projects API (it needs the Project (Read) scope)"
+                if isinstance(exc, AuthError)
+                else f"the projects API answered: {exc.message}"
+            )
+            run.notes.append(f"{what}: projects listed by their UUID: {reason}")
+            return named
+        except ApiError as exc:
+            run.notes.append(f"{what}: projects listed by their UUID: {exc.message}")
+            return named
+        body = answer.body
+        items = body.get("value") if isinstance(body, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict):
+                pid, pname = item.get("id"), item.get("name")
+                if (
+                    isinstance(pid, str)
+                    and is_uuid(pid)
+                    and isinstance(pname, str)
+                    and pname.strip()
+                ):
+                    names[pid.lower()] = pname
+        named = _renamed(feeds, names)
+        if not any(f.project and unnamed(f.project) for f in named):
+            return named
+        token = continuation_token(answer)
+        if token is None:
+            break
+        if page == MAX_PROJECT_PAGES:
+            run.notes.append(
+                f"{what}: the projects API has more than {MAX_PROJECT_PAGES * 1000} projects; "
+                "the ones past them are listed by UUID"
+            )
+            return named
+    run.notes.append(
+        f"{what}: the projects API did not name every project; those are listed by UUID"
+    )
     return named
 
 

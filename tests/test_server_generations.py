@@ -276,6 +276,60 @@ def test_packaging_only_pat_lists_projects_by_uuid_with_a_note(
     assert [r["status"] for r in api_log(emu) if r["route"] == "projects"] == [int(answer)]
 
 
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A collection of 2,500 projects whose only feed lives in project 2,100: past two pages of
+    the projects API (1,000 each)."""
+    config = {
+        "organizations": [
+            {
+                "name": "orgA",
+                "pats": [PAT_A],
+                "projects": [{"name": f"Team {i:04d}"} for i in range(2500)],
+                "feeds": [{"name": "feedz", "project": "Team 2100"}],
+            }
+        ]
+    }
+    emulator = Emulator.start(config, tmp_path_factory.mktemp("crowded"))
+    try:
+        emulator.set_server("orgA", server="2019.1", legacy_list=None, legacy_views=False)
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def test_map_pages_through_the_projects_api_until_every_project_is_named(
+    crowded: Emulator, tmp_path: Path
+) -> None:
+    pat = tmp_path / "pat"
+    pat.write_text(PAT_A + "\n")
+    crowded.clear_log()
+    result = run_ok(
+        ["map", "--json", "--org", f"{crowded.root_url}/orgA", "--pat-file", str(pat)], tmp_path
+    )
+    (feed,) = json.loads(result.stdout)["organizations"][0]["feeds"]
+    assert feed["project"]["name"] == "Team 2100"
+    pages = [r for r in crowded.log() if r["route"] == "projects"]
+    assert [r["status"] for r in pages] == [200, 200, 200]  # stops at the page that names it
+    assert "note:" not in result.stderr
+
+
+def test_a_projects_list_past_the_page_cap_is_said(
+    crowded: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azfeeds import resolve
+
+    monkeypatch.setattr(resolve, "MAX_PROJECT_PAGES", 2)
+    pat = tmp_path / "pat"
+    pat.write_text(PAT_A + "\n")
+    result = run_ok(
+        ["map", "--json", "--org", f"{crowded.root_url}/orgA", "--pat-file", str(pat)], tmp_path
+    )
+    (feed,) = json.loads(result.stdout)["organizations"][0]["feeds"]
+    assert feed["project"]["name"] == feed["project"]["id"]  # listed by its UUID
+    assert "more than 2000 projects" in result.stderr
+
+
 def test_legacy_views_list_without_local_and_visibility(emu: Emulator, tmp_path: Path) -> None:
     set_release(emu, "orgA", "2019.1", legacy_views=True)
     project = write_project(tmp_path / "p", emu.root_url, view="Release")
