@@ -15,6 +15,7 @@ from .inspect import (
     KeyringAsk,
     Probe,
     check_client_credentials,
+    check_client_locks,
     check_credentials_in_urls,
     check_hosts,
     check_keyring_users,
@@ -142,6 +143,7 @@ def diagnose(
     check_hosts(indexes, env)
     check_keyring_users(indexes)
     check_lock(indexes, locks, table)
+    check_client_locks(indexes, ws.sources, ws.unread_locks)
     check_credentials_in_urls(indexes)
     check_look_alikes(indexes)
     check_publish(indexes)

@@ -369,6 +369,53 @@ def _check_uv_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
                 )
 
 
+_CLIENT_LOCKS = {Role.POETRY: FileKind.POETRY_LOCK, Role.PDM: FileKind.PDM_LOCK}
+
+
+def check_client_locks(
+    indexes: Sequence[Index], sources: Sequence[SourceFile], unread: Mapping[Path, str]
+) -> None:
+    """Can ``rewrite`` keep the poetry.lock or pdm.lock of each Poetry or PDM source of a
+    pyproject.toml true? It checks the lock's hash first (DESIGN.md section 4a), as the planner
+    does: when the hash does not match, rewrite leaves those sources in name form, which the
+    client uses fine, so this is a note, not a problem."""
+    from .kinds import handler_for
+    from .kinds.clientlock import ClientLock
+
+    locks = {(s.path.parent, s.kind): s for s in sources if s.kind.follows_pyproject}
+    pyprojects = {s.path: s for s in sources if s.kind is FileKind.PYPROJECT}
+    verdicts: dict[tuple[Path, FileKind], str | None] = {}
+    for index in indexes:
+        kind = _CLIENT_LOCKS.get(index.site.role)
+        pyproject = pyprojects.get(index.site.path)
+        if kind is None or pyproject is None:
+            continue
+        handler = handler_for(kind)
+        assert isinstance(handler, ClientLock)
+        directory = index.site.path.parent
+        lock_path = directory / kind.value
+        lock = locks.get((directory, kind))
+        if lock is None and lock_path not in unread:
+            index.checks[kind.value] = f"no {kind.value}"
+            continue
+        if (directory, kind) not in verdicts:
+            if lock is None:
+                reason: str | None = f"it is there but was not read ({unread[lock_path]})"
+            else:
+                variant, why = handler.check(lock, pyproject)
+                reason = None if variant is not None else why
+            verdicts[(directory, kind)] = reason
+        reason = verdicts[(directory, kind)]
+        if reason is None:
+            index.checks[kind.value] = "its hash matches pyproject.toml: rewrite keeps it true"
+            continue
+        index.checks[kind.value] = f"cannot be kept true: {reason}"
+        index.notes.append(
+            f"rewrite leaves this source as it is ({handler.client} works with it); to have it "
+            f"rewritten, run '{handler.command}', then 'azfeeds rewrite'"
+        )
+
+
 def check_lock(indexes: Sequence[Index], locks: Sequence[SourceFile], table: FeedTable) -> None:
     """Does uv.lock name each uv index exactly as the configuration writes it?"""
     by_dir = {lock.path.parent: lock for lock in locks}

@@ -359,3 +359,41 @@ def test_a_lock_of_a_client_without_azure_sources_is_never_read(tmp_path: Path) 
     assert result.code == 0, result.stderr
     assert "(1 file scanned)" in result.stderr
     assert (tmp_path / "poetry.lock").read_bytes() == b"\x00 not even text"
+
+
+def _doctor_locks(work: Path) -> dict[str, tuple[str, list[str], list[str]]]:
+    result = run_cli(["doctor", "--offline", "--json", "--map", str(MAP)], cwd=work)
+    doc = json.loads(result.stdout)
+    out = {}
+    for index in doc["result"]["indexes"]:
+        for name in ("poetry.lock", "pdm.lock"):
+            if name in index["checks"]:
+                out[index["key"]] = (index["checks"][name], index["notes"], index["problems"])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("case", "verdict"),
+    [
+        ("poetry-lock", "its hash matches pyproject.toml: rewrite keeps it true"),
+        ("pdm-lock", "its hash matches pyproject.toml: rewrite keeps it true"),
+        ("poetry-lock-stale", "cannot be kept true: its metadata.content-hash does not match"),
+    ],
+)
+def test_doctor_says_whether_rewrite_can_keep_the_client_lock_true(
+    case: str, verdict: str, tmp_path: Path
+) -> None:
+    work = copy_case(case, tmp_path)
+    before = files(work)
+    locks = _doctor_locks(work)
+    assert locks, "every Poetry or PDM source has a lock check"
+    for check, notes, problems in locks.values():
+        assert check.startswith(verdict)
+        fresh = verdict.startswith("its hash")
+        # a stale lock is no problem (the client works in name form): a note with the command
+        assert any("then 'azfeeds rewrite'" in n for n in notes) != fresh
+        assert not any(".lock" in p for p in problems)
+    assert files(work) == before  # doctor writes nothing
+    # doctor and rewrite agree
+    _, _, err = rewrite(work, "--check")
+    assert ("cannot be kept true" in err) != verdict.startswith("its hash")
