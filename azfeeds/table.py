@@ -30,28 +30,28 @@ MAP_SCHEMA_VERSION = 1
 MAX_MAP_BYTES = 64 * 1024 * 1024
 
 
-class Project(Value):
+class _Named(Value):
+    """Something Azure DevOps knows by a UUID and a name."""
+
+    __slots__ = ("id", "name")
+    id: Final[str]
+    name: Final[str]
+
+    def __init__(self, id: str, name: str) -> None:
+        self.id = id
+        self.name = name
+
+
+class Project(_Named):
     """An Azure DevOps project."""
 
-    __slots__ = ("id", "name")
-    id: Final[str]
-    name: Final[str]
-
-    def __init__(self, id: str, name: str) -> None:
-        self.id = id
-        self.name = name
+    __slots__ = ()
 
 
-class View(Value):
+class View(_Named):
     """A feed view (``@Local``, ``@Release``...)."""
 
-    __slots__ = ("id", "name")
-    id: Final[str]
-    name: Final[str]
-
-    def __init__(self, id: str, name: str) -> None:
-        self.id = id
-        self.name = name
+    __slots__ = ()
 
 
 class Feed(Value):

@@ -136,6 +136,17 @@ def test_a_pinned_version_is_sent_once_as_given() -> None:
     assert server.asked == ["7.1"]
 
 
+def _together(book: VersionBook, send: Any, threads: int) -> None:
+    """``threads`` requests to one server through ``book``, each in its own thread."""
+    workers = [
+        threading.Thread(target=book.call, args=("https://s.test", send)) for _ in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
 def test_parallel_organizations_of_one_server_negotiate_once() -> None:
     server = Server(emulator.SERVER_RELEASES["2020.1"])
     book = VersionBook()
@@ -145,11 +156,7 @@ def test_parallel_organizations_of_one_server_negotiate_once() -> None:
         with lock:
             return server.send(version)
 
-    threads = [threading.Thread(target=book.call, args=("https://s.test", send)) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _together(book, send, 8)
     refused = [v for v in server.asked if server_answer(server.release, v)[0] != 200]
     assert len(refused) == book.extra_requests("https://s.test") <= MAX_EXTRA_REQUESTS
 
@@ -210,11 +217,7 @@ def test_a_refusal_learned_by_one_request_serves_the_others_without_extra() -> N
             barrier.wait()  # the four refusals arrive together
         return server.send(version)
 
-    workers = [threading.Thread(target=book.call, args=("https://s.test", send)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    _together(book, send, 4)
     assert book.extra_requests("https://s.test") == 1
     assert book.known("https://s.test") == server.asked[-1] != "7.1"
 
