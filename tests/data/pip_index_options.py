@@ -1,8 +1,8 @@
 """Run with the real pip importable: print, as JSON, the index options pip's own requirements-file
 parser reads from the file given (line, URLs), and the long option spellings it takes for them.
 
-Used by tests/test_requirements_syntax.py in a separate process, with the pip wheel that ships
-inside Python (ensurepip) on the path: no network, no install.
+Used by tests/test_requirements_syntax.py in a separate process, with the pip of the dev
+dependencies (or, without it, the pip wheel that ships inside Python): no network, no install.
 """
 
 import json
