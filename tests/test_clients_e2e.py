@@ -77,11 +77,8 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     cfg = sample_config()
     cfg["organizations"][0]["pats"] = [PAT_A]
     cfg["organizations"][1]["pats"] = [PAT_B]
-    emulator = Emulator.start(cfg, tmp_path_factory.mktemp("clients-emulator"))
-    try:
+    with Emulator.start(cfg, tmp_path_factory.mktemp("clients-emulator")) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @dataclass

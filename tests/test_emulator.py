@@ -62,11 +62,8 @@ LOG_FIELDS = {
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """One shared emulator with the sample config, for tests that change no state."""
-    emulator = Emulator.start(sample_config(), tmp_path_factory.mktemp("shared"))
-    try:
+    with Emulator.start(sample_config(), tmp_path_factory.mktemp("shared")) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 def api(

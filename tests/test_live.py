@@ -25,11 +25,8 @@ def config() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emulator = Emulator.start(config(), tmp_path_factory.mktemp("emulator"))
-    try:
+    with Emulator.start(config(), tmp_path_factory.mktemp("emulator")) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -46,11 +46,8 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     cfg["organizations"][0]["tokens"] = [TOKEN]
     cfg["organizations"][1]["pats"] = [PAT_B]
     cfg["organizations"][1]["tokens"] = [TOKEN]
-    emulator = Emulator.start(cfg, tmp_path_factory.mktemp("emulator"))
-    try:
+    with Emulator.start(cfg, tmp_path_factory.mktemp("emulator")) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture

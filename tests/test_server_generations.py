@@ -34,11 +34,8 @@ def config() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emulator = Emulator.start(config(), tmp_path_factory.mktemp("emulator"))
-    try:
+    with Emulator.start(config(), tmp_path_factory.mktemp("emulator")) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -290,12 +287,9 @@ def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
             }
         ]
     }
-    emulator = Emulator.start(config, tmp_path_factory.mktemp("crowded"))
-    try:
+    with Emulator.start(config, tmp_path_factory.mktemp("crowded")) as emulator:
         emulator.set_server("orgA", server="2019.1", legacy_list=None, legacy_views=False)
         yield emulator
-    finally:
-        emulator.stop()
 
 
 def test_map_pages_through_the_projects_api_until_every_project_is_named(

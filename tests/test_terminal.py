@@ -25,13 +25,10 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     cfg = sample_config()
     org_a, org_b = cfg["organizations"]
     org_a["pats"], org_b["pats"] = [PAT_A], [PAT_B]
-    emulator = Emulator.start(cfg, tmp_path_factory.mktemp("emulator"))
-    try:
+    with Emulator.start(cfg, tmp_path_factory.mktemp("emulator")) as emulator:
         for org in ("orgA", "orgB"):
             emulator.set_latency(org, 400)
         yield emulator
-    finally:
-        emulator.stop()
 
 
 def project(root: Path, base: str) -> Path:
