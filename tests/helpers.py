@@ -29,6 +29,19 @@ class Result:
         return self.stdout + self.stderr
 
 
+# The keys of the JSON envelope every reporting command prints with --json (the README's contract).
+JSON_KEYS = {
+    "schema_version",
+    "azfeeds_version",
+    "command",
+    "status",
+    "exit_code",
+    "result",
+    "warnings",
+    "error",
+}
+
+
 def run_cli(args: Sequence[str], cwd: Path | None = None, stdin: str = "") -> Result:
     """Run the CLI in this process (``cwd`` is entered for the call)."""
     out, err = io.StringIO(), io.StringIO()

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, run_proc
+from helpers import JSON_KEYS, run_cli, run_proc
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MAP = FIXTURES / "map.json"
@@ -356,16 +356,6 @@ def test_strip_credentials(tmp_path: Path) -> None:
     assert "canary-secret-1234" not in stripped.output
 
 
-JSON_KEYS = {
-    "schema_version",
-    "azfeeds_version",
-    "command",
-    "status",
-    "exit_code",
-    "result",
-    "warnings",
-    "error",
-}
 RESULT_KEYS = {
     "mode",
     "check",

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import JSON_KEYS, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MAP = FIXTURES / "map.json"
@@ -105,16 +105,7 @@ def test_doctor_sees_a_lock_that_disagrees(tmp_path: Path) -> None:
 
 def test_doctor_json_contract(two_orgs: Path) -> None:
     doc = doctor(two_orgs)
-    assert set(doc) == {
-        "schema_version",
-        "azfeeds_version",
-        "command",
-        "status",
-        "exit_code",
-        "result",
-        "warnings",
-        "error",
-    }
+    assert set(doc) == JSON_KEYS
     assert set(doc["result"]) == {
         "indexes",
         "findings",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from emulator_client import Emulator, sample_config
-from helpers import Result, run_cli, run_proc
+from helpers import JSON_KEYS, Result, run_cli, run_proc
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -308,16 +308,7 @@ def test_json_shape() -> None:
     result = offline("--json", f"orga={A} https://pypi.org/simple/", B_UUID)
     assert result.code == 0
     doc: dict[str, Any] = json.loads(result.stdout)
-    assert set(doc) == {
-        "schema_version",
-        "azfeeds_version",
-        "command",
-        "status",
-        "exit_code",
-        "result",
-        "warnings",
-        "error",
-    }
+    assert set(doc) == JSON_KEYS
     assert (doc["schema_version"], doc["command"], doc["status"]) == (1, "url", "ok")
     assert doc["result"] == {
         "mode": "uuid",
