@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import cache
 from typing import Any
 
 from .urls import redact_text
@@ -17,8 +16,8 @@ from .urls import redact_text
 _lock = threading.Lock()
 _known: set[str] = set()
 
-# Credential shapes. Compiled on first use (_compiled), and only tried on text that holds the
-# literal part each pattern needs (_may_hold): most output never needs them.
+# Credential shapes. Compiled on first use (re.compile keeps what it compiled), and only tried
+# on text that holds the literal part each pattern needs (_may_hold): most output needs none.
 _AUTH = r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9+/=._\-~]{8,}"
 _JWT = r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"
 _FIELD = (
@@ -33,11 +32,6 @@ MASK = "***"
 # except in one-line messages, where it would forge a line of azfeeds' own.
 _UNPRINTABLE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
-
-
-@cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 def _may_hold(text: str, *words: str) -> bool:
@@ -63,7 +57,7 @@ def printable(text: str, *, one_line: bool = False) -> str:
         rest = text.replace("\t", "") if one_line else text.replace("\t", "").replace("\n", "")
         if rest.isprintable():
             return text
-    pattern = _compiled(f"[\n{_UNPRINTABLE}]" if one_line else f"[{_UNPRINTABLE}]")
+    pattern = re.compile(f"[\n{_UNPRINTABLE}]" if one_line else f"[{_UNPRINTABLE}]")
     if pattern.search(text) is None:
         return text
     return pattern.sub(_escape, text)
@@ -93,11 +87,11 @@ def scrub(text: str, *, userinfo: bool = True) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     if _may_hold(text, "bearer", "basic"):
-        text = _compiled(_AUTH).sub(lambda m: f"{m.group(1)} {MASK}", text)
+        text = re.compile(_AUTH).sub(lambda m: f"{m.group(1)} {MASK}", text)
     if "eyJ" in text:
-        text = _compiled(_JWT).sub(MASK, text)
+        text = re.compile(_JWT).sub(MASK, text)
     if '"' in text and _may_hold(text, "token", "secret", "password", "assertion"):
-        text = _compiled(_FIELD).sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
+        text = re.compile(_FIELD).sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
     return redact_text(text) if userinfo else text
 
 
