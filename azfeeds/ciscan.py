@@ -112,38 +112,37 @@ def ci_files(
 OUT_OF_TREE = "a symbolic link that points out of the tree (azfeeds reads no file outside it)"
 
 
-def skip_reason(path: Path) -> str | None:
-    """Why a CI file found by ``ci_files`` cannot be read whole, or None."""
-    try:
-        if not path.is_file():
-            return "not a regular file"
-        if path.stat().st_size > MAX_BYTES:
-            return f"larger than {MAX_BYTES // (1024 * 1024)} MiB"
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    return None
+def read_ci_file(path: Path, within: Path | None = None) -> bytes | str:
+    """A CI file's bytes, or why it is not read (a string).
 
-
-def scan_file(path: Path, within: Path | None = None) -> list[CiUrl]:
-    """Every Azure URL in one file (a file that cannot be read yields none).
-
-    Only regular files inside ``within`` (default: their folder) are read: a symbolic link that
-    leads out of it, a FIFO or a device is passed over, like the walk does for the files azfeeds
-    edits.
-    """
+    Only regular files inside ``within`` (default: their folder) of at most MAX_BYTES are read:
+    a symbolic link that leads out of it, a FIFO or a device is passed over, like the walk does
+    for the files azfeeds edits."""
     try:
         if path.is_symlink():
             real = os.path.realpath(path)
             folder = os.path.realpath(within if within is not None else path.parent)
             if os.path.commonpath([real, folder]) != folder:
-                return []
-        if not path.is_file() or path.stat().st_size > MAX_BYTES:
-            return []
-        data = path.read_bytes()
-    except (OSError, ValueError):
-        return []
+                return OUT_OF_TREE
+        if not path.is_file():
+            return "not a regular file"
+        if path.stat().st_size > MAX_BYTES:
+            return f"larger than {MAX_BYTES // (1024 * 1024)} MiB"
+        return path.read_bytes()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except ValueError:  # commonpath: paths on two drives
+        return OUT_OF_TREE
+
+
+def scan_file(path: Path, within: Path | None = None) -> list[CiUrl]:
+    """Every Azure URL in one file (a file that is not read yields none: ``read_ci_file``)."""
+    data = read_ci_file(path, within)
+    return [] if isinstance(data, str) else scan_data(path, data)
+
+
+def scan_data(path: Path, data: bytes) -> list[CiUrl]:
+    """Every Azure URL in the bytes of the CI file ``path``."""
     if b"_packaging" not in data.lower():
         return []
     text = data.decode("utf-8", "replace")
@@ -192,11 +191,11 @@ def findings(
             if key in seen:
                 continue
             seen.add(key)
-            why = skip_reason(path)
-            if why is not None:
-                skipped.append((path, why))
+            data = read_ci_file(path, root)
+            if isinstance(data, str):
+                skipped.append((path, data))
                 continue
-            urls = scan_file(path, root)
+            urls = scan_data(path, data)
             out.extend(_file_findings(path, urls, project_orgs, table, url_command))
         for path, why in skipped:
             finding = Finding("ci-file", path.as_posix(), "(not read)")
