@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 from .errors import FileError
 from .fsio import Snapshot, Transaction, has_nul, read_bytes
 from .kinds import load_source
-from .kinds.base import FileKind, FilePlan, Role, Site, SourceFile, may_hold_azure
+from .kinds.base import CLIENT_LOCKS, FileKind, FilePlan, Role, Site, SourceFile, may_hold_azure
 from .planner import Mode, Options, Plan, Planner, table_from_annotations
 from .record import Record, Value
 from .table import FeedTable, load_maps
@@ -193,9 +193,6 @@ def load_workspace(
     return ws
 
 
-_CLIENT_LOCKS = ((Role.POETRY, FileKind.POETRY_LOCK), (Role.PDM, FileKind.PDM_LOCK))
-
-
 def _client_locks_needed(sources: Sequence[SourceFile]) -> set[tuple[Path, FileKind]]:
     """(directory, lock kind) of each poetry.lock / pdm.lock whose content hash a pyproject.toml
     with sources of that client feeds (DESIGN.md section 4a). Other such locks are never read."""
@@ -203,7 +200,7 @@ def _client_locks_needed(sources: Sequence[SourceFile]) -> set[tuple[Path, FileK
     for source in sources:
         if source.kind is FileKind.PYPROJECT:
             roles = {site.role for site in source.sites}
-            needed.update((source.path.parent, k) for r, k in _CLIENT_LOCKS if r in roles)
+            needed.update((source.path.parent, k) for r, k in CLIENT_LOCKS.items() if r in roles)
     return needed
 
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clientcreds import (
     CLIENT_NAMES,
@@ -23,9 +24,12 @@ from .clientcreds import (
     without_userinfo,
 )
 from .keyring_probe import KeyringAnswer, Provider, keyring_get, keyring_user
-from .kinds.base import TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
+from .kinds.base import CLIENT_LOCKS, TWIN_MARKER, FileKind, Role, Site, SourceFile, env_name
 from .table import FeedTable
 from .urls import AzureUrl, decode_segment, is_uuid, look_alike_warning
+
+if TYPE_CHECKING:
+    from .kinds.lockhash import HashVariant
 
 UV_ROLES = (Role.UV_INDEX, Role.UV_INDEX_URL)
 
@@ -369,9 +373,6 @@ def _check_uv_hosts(indexes: Sequence[Index], env: Mapping[str, str]) -> None:
                 )
 
 
-_CLIENT_LOCKS = {Role.POETRY: FileKind.POETRY_LOCK, Role.PDM: FileKind.PDM_LOCK}
-
-
 def check_client_locks(
     indexes: Sequence[Index], sources: Sequence[SourceFile], unread: Mapping[Path, str]
 ) -> None:
@@ -384,29 +385,23 @@ def check_client_locks(
 
     locks = {(s.path.parent, s.kind): s for s in sources if s.kind.follows_pyproject}
     pyprojects = {s.path: s for s in sources if s.kind is FileKind.PYPROJECT}
-    verdicts: dict[tuple[Path, FileKind], str | None] = {}
+    verdicts: dict[tuple[Path, FileKind], tuple[HashVariant | None, str] | None] = {}
     for index in indexes:
-        kind = _CLIENT_LOCKS.get(index.site.role)
+        kind = CLIENT_LOCKS.get(index.site.role)
         pyproject = pyprojects.get(index.site.path)
         if kind is None or pyproject is None:
             continue
         handler = handler_for(kind)
         assert isinstance(handler, ClientLock)
-        directory = index.site.path.parent
-        lock_path = directory / kind.value
-        lock = locks.get((directory, kind))
-        if lock is None and lock_path not in unread:
+        key = (pyproject.path.parent, kind)
+        if key not in verdicts:
+            verdicts[key] = handler.check_beside(pyproject, locks.get(key), unread)
+        verdict = verdicts[key]
+        if verdict is None:
             index.checks[kind.value] = f"no {kind.value}"
             continue
-        if (directory, kind) not in verdicts:
-            if lock is None:
-                reason: str | None = f"it is there but was not read ({unread[lock_path]})"
-            else:
-                variant, why = handler.check(lock, pyproject)
-                reason = None if variant is not None else why
-            verdicts[(directory, kind)] = reason
-        reason = verdicts[(directory, kind)]
-        if reason is None:
+        variant, reason = verdict
+        if variant is not None:
             index.checks[kind.value] = "its hash matches pyproject.toml: rewrite keeps it true"
             continue
         index.checks[kind.value] = f"cannot be kept true: {reason}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 
 from .errors import FeedLookupError
 from .kinds.base import (
+    CLIENT_LOCKS,
     Action,
     Annotation,
     Change,
@@ -589,7 +590,7 @@ class Planner:
         for pyproject in configs:
             if pyproject.kind is not FileKind.PYPROJECT:
                 continue
-            for kind, role in ((FileKind.POETRY_LOCK, Role.POETRY), (FileKind.PDM_LOCK, Role.PDM)):
+            for role, kind in CLIENT_LOCKS.items():
                 moving = [
                     d
                     for d in decisions[id(pyproject)]
@@ -607,17 +608,15 @@ class Planner:
                 handler = handler_for(kind)
                 assert isinstance(handler, ClientLock)
                 lock = loaded.get((pyproject.path.parent, kind))
-                lock_path = pyproject.path.parent / kind.value
-                if lock is not None:
-                    variant, reason = handler.check(lock, pyproject)
-                    if variant is not None:
-                        moved = {d.site.url: str(d.new_url) for d in moving if d.new_url}
-                        kept[id(lock)] = (handler, pyproject, variant, moved)
-                        continue
-                elif lock_path in unread_locks:
-                    reason = f"it is there but was not read ({unread_locks[lock_path]})"
-                else:
+                verdict = handler.check_beside(pyproject, lock, unread_locks)
+                if verdict is None:
                     continue  # no lock: nothing to keep true
+                variant, reason = verdict
+                if lock is not None and variant is not None:
+                    moved = {d.site.url: str(d.new_url) for d in moving if d.new_url}
+                    kept[id(lock)] = (handler, pyproject, variant, moved)
+                    continue
+                lock_path = pyproject.path.parent / kind.value
                 self._leave_client_sources(moving, lock_path, handler, reason)
         return kept
 

@@ -92,6 +92,10 @@ class Role(str, Enum):
         return self in (Role.LOCK_REGISTRY, Role.LOCK_INDEX)
 
 
+# The lock whose content hash covers a pyproject.toml's sources of each client (DESIGN.md 4a).
+CLIENT_LOCKS: Final = {Role.POETRY: FileKind.POETRY_LOCK, Role.PDM: FileKind.PDM_LOCK}
+
+
 # -- what a scan finds --------------------------------------------------------------------------
 
 

@@ -112,6 +112,19 @@ class ClientLock(Kind):
             )
         return variant, ""
 
+    def check_beside(
+        self, pyproject: SourceFile, lock: SourceFile | None, unread: Mapping[Path, str]
+    ) -> tuple[HashVariant | None, str] | None:
+        """Step 1 for the lock beside ``pyproject`` (``lock``: that lock as read, if it was):
+        ``check``'s answer; (None, why) when the lock is there but was not read (``unread``: the
+        reason per path); None when there is no lock, so nothing to keep true."""
+        if lock is not None:
+            return self.check(lock, pyproject)
+        path = pyproject.path.parent / self.kind.value
+        if path in unread:
+            return None, f"it is there but was not read ({unread[path]})"
+        return None
+
     # -- step 2: follow ------------------------------------------------------------------------
 
     def follow_up(self, lock: SourceFile, inputs: LockInputs) -> LockPlan:
