@@ -1384,21 +1384,22 @@ def _app_for(args: list[str]) -> typer.Typer:
     one command's are all a run needs (``azfeeds --help`` and the like get the whole app).
     ``azfeeds --version`` alone needs none: its eager option answers before any command."""
     if args == ["--version"]:
-        from copy import copy
-
-        bare = copy(app)
-        bare.registered_commands = []
-        return bare
+        return _app_with([])
     for info in app.registered_commands if args else ():
         if info.callback is not None and args[0] == (
             info.name or typer.main.get_command_name(info.callback.__name__)
         ):
-            from copy import copy
-
-            only = copy(app)
-            only.registered_commands = [info]
-            return only
+            return _app_with([info])
     return app
+
+
+def _app_with(commands: list[typer.models.CommandInfo]) -> typer.Typer:
+    """A copy of the app that holds only ``commands``."""
+    from copy import copy
+
+    only = copy(app)
+    only.registered_commands = commands
+    return only
 
 
 _JSON_ENVELOPE_COMMANDS = frozenset({"rewrite", "doctor", "env", "login", "logout"})
