@@ -163,24 +163,20 @@ def _is_signin_page(response: requests.Response) -> bool:
     return _looks_like_html(response) and _SIGNIN_RE.search(response.content[:8192]) is not None
 
 
-def _wrapped_message(body: bytes) -> str | None:
+def _wrapped_fields(body: bytes) -> tuple[str | None, str | None]:
+    """The ``message`` (at most 300 characters) and ``typeKey`` (at most 100) of an Azure
+    DevOps error body, where it is JSON that holds them."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
-        return None
-    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
-        return str(doc["message"])[:300]
-    return None
-
-
-def _wrapped_type_key(body: bytes) -> str | None:
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    if isinstance(doc, dict) and isinstance(doc.get("typeKey"), str):
-        return str(doc["typeKey"])[:100]
-    return None
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    message, type_key = doc.get("message"), doc.get("typeKey")
+    return (
+        message[:300] if isinstance(message, str) else None,
+        type_key[:100] if isinstance(type_key, str) else None,
+    )
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -332,7 +328,7 @@ class HttpFeedsApi:
         self, response: requests.Response, credential: Credential | None, what: str, url: str
     ) -> AzfeedsError:
         status = response.status_code
-        detail = _wrapped_message(response.content)
+        detail, type_key = _wrapped_fields(response.content)
         used = f"the credential from {credential.source}" if credential else "no credential"
         checks = (
             "check that the PAT has the Packaging (Read) scope and has not expired, that its user "
@@ -373,9 +369,7 @@ class HttpFeedsApi:
                 f"{what}: the feeds API failed with HTTP {status} after {self.settings.retries} retries",
                 hint="Azure DevOps may be degraded; retry later",
             )
-        refusal = (
-            classify(_wrapped_type_key(response.content), detail or "") if status == 400 else None
-        )
+        refusal = classify(type_key, detail or "") if status == 400 else None
         if refusal is not None:
             return VersionRefused(
                 f"{what}: unexpected answer HTTP {status}" + (f": {detail}" if detail else ""),
